@@ -1,0 +1,1 @@
+"""Reference pipeline for multi-task camera physiology (BigSmall reproduction)."""

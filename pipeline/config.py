@@ -1,0 +1,97 @@
+"""Loading and validating params.yaml, the single configuration of both DAG engines.
+
+The schema lives in ``workflow/schemas/params.schema.yaml``; each top-level section may keep
+its own schema in ``workflow/schemas/sections/<name>.schema.yaml`` referenced with ``$ref``.
+Validation never fills defaults (a default DVC cannot see would break the engines' parity).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from pipeline.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with open(path) as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} not valid YAML") from None
+
+
+def _inline_refs(node: Any, base: Path) -> Any:
+    """Replace file ``$ref`` entries by the referenced schema (relative to ``base``)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#"):
+            target = (base / ref).resolve()
+            return _inline_refs(_read_yaml(target), target.parent)
+        return {k: _inline_refs(v, base) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, base) for v in node]
+    return node
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict:
+    """The full params schema with every section inlined."""
+    return _inline_refs(_read_yaml(path), path.parent)
+
+
+def _dotted(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_params(params: dict, source: str = "params.yaml") -> dict:
+    """Validate ``params`` against the schema; raise ConfigError naming the first bad key."""
+    if not isinstance(params, dict):
+        raise ConfigError(f"{source}: top level must be a mapping")
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if errors:
+        err = errors[0]
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            key = _dotted(list(err.path) + extra[:1])
+            raise ConfigError(f"{source}: unknown key '{key}'")
+        if err.validator == "required":
+            raise ConfigError(f"{source}: {err.message} (in '{_dotted(err.path)}')")
+        raise ConfigError(f"{source}: key '{_dotted(err.path)}': {err.message}")
+    return params
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
+    """Read and validate params.yaml."""
+    path = Path(path)
+    return validate_params(_read_yaml(path), str(path))
+
+
+def get(params: dict, dotted_key: str) -> Any:
+    """Value at a dotted key, e.g. ``get(p, "preprocess.big_size")``."""
+    node: Any = params
+    for part in dotted_key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"params.yaml: missing key '{dotted_key}'")
+        node = node[part]
+    return copy.deepcopy(node)
+
+
+def params_hash(obj: Any) -> str:
+    """Stable short hash of a JSON-serialisable value (params subsets, cache keys)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,51 @@
+# Raw data: the built-in semi-synthetic generator, ingestion (manifest + exclusions) and splits.
+
+
+rule generate:
+    """Write the built-in semi-synthetic dataset in the real layout of {dataset}."""
+    input:
+        code("pipeline/synth", "pipeline/datasets", *CORE),
+    output:
+        directory("data/raw/{dataset}"),
+    params:
+        tracked=lambda w: tracked("seed", "synth.difficulty", f"synth.{w.dataset}"),
+    log:
+        "logs/generate/{dataset}.log",
+    benchmark:
+        "logs/benchmark/generate/{dataset}.tsv"
+    shell:
+        "python -m pipeline generate --dataset {wildcards.dataset} --params params.yaml"
+        " --out {output} 2>&1 | tee {log}"
+
+
+rule ingest:
+    """Read every trial of {dataset}, check it and record ok/excluded with a reason."""
+    input:
+        "data/raw/{dataset}",
+        code("pipeline/ingest.py", "pipeline/datasets", "pipeline/reference/bp4d_plus.yaml", *CORE),
+    output:
+        manifest="data/interim/{dataset}/manifest.csv",
+        summary="data/interim/{dataset}/manifest.json",
+    params:
+        tracked=lambda w: tracked("ingest"),
+    log:
+        "logs/ingest/{dataset}.log",
+    shell:
+        "python -m pipeline ingest --dataset {wildcards.dataset} --params params.yaml"
+        " --raw {input[0]} --out {output.manifest} 2>&1 | tee {log}"
+
+
+rule splits:
+    """Subject-disjoint folds of {dataset} (published folds where the paper gives them)."""
+    input:
+        "data/interim/{dataset}/manifest.csv",
+        code("pipeline/splits.py", "pipeline/reference/bp4d_plus.yaml", *CORE),
+    output:
+        "data/interim/{dataset}/splits.json",
+    params:
+        tracked=lambda w: tracked("seed", "splits"),
+    log:
+        "logs/splits/{dataset}.log",
+    shell:
+        "python -m pipeline splits --dataset {wildcards.dataset} --params params.yaml"
+        " --manifest {input[0]} --out {output} 2>&1 | tee {log}"

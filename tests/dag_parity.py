@@ -129,7 +129,7 @@ def compare(root: Path) -> list[str]:
         matched.add(frozenset(job.outputs))
         if stage.rule != job.rule:
             problems.append(f"DVC stage {stage.name} is named after another rule than job {job.name}")
-        expected_cmd = delegation_command(job.rule, stage.outputs)
+        expected_cmd = delegation_command(job.rule, job.outputs)
         if stage.cmd != expected_cmd:
             problems.append(f"DVC stage {stage.name}: cmd is '{stage.cmd}', expected '{expected_cmd}'")
         if stage.params != job.params:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ def _copy_repo(tmp_path: Path) -> Path:
     dst = tmp_path / "repo"
     ignore = shutil.ignore_patterns(".git", "data", "results", "reports", ".snakemake", "logs", "__pycache__", ".venv")
     shutil.copytree(ROOT, dst, ignore=ignore)
+    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)  # DVC needs a git repository
     return dst
 
 

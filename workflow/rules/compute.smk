@@ -4,12 +4,14 @@
 rule compute_audit:
     """Parameters and FLOPs per output frame of every registered model variant."""
     input:
-        code("pipeline/compute_audit.py", "pipeline/models", "pipeline/reference/compute_published.yaml", *CORE),
+        code=code("pipeline/compute_audit.py", "pipeline/models", "pipeline/reference/compute_published.yaml", *CORE),
     output:
         csv="results/compute/audit.csv",
         summary="results/compute/audit.json",
     params:
         tracked=lambda w: tracked("compute"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/compute_audit.log",
     shell:

@@ -4,11 +4,13 @@
 rule generate:
     """Write the built-in semi-synthetic dataset in the real layout of {dataset}."""
     input:
-        code("pipeline/synth", "pipeline/datasets", *CORE),
+        code=code("pipeline/synth", "pipeline/datasets", *CORE),
     output:
         directory("data/raw/{dataset}"),
     params:
         tracked=lambda w: tracked("seed", "synth.difficulty", f"synth.{w.dataset}"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/generate/{dataset}.log",
     benchmark:
@@ -21,31 +23,35 @@ rule generate:
 rule ingest:
     """Read every trial of {dataset}, check it and record ok/excluded with a reason."""
     input:
-        "data/raw/{dataset}",
-        code("pipeline/ingest.py", "pipeline/datasets", "pipeline/reference/bp4d_plus.yaml", *CORE),
+        raw="data/raw/{dataset}",
+        code=code("pipeline/ingest.py", "pipeline/datasets", "pipeline/reference/bp4d_plus.yaml", *CORE),
     output:
         manifest="data/interim/{dataset}/manifest.csv",
         summary="data/interim/{dataset}/manifest.json",
     params:
         tracked=lambda w: tracked("ingest"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/ingest/{dataset}.log",
     shell:
         "python -m pipeline ingest --dataset {wildcards.dataset} --params params.yaml"
-        " --raw {input[0]} --out {output.manifest} 2>&1 | tee {log}"
+        " --raw {input.raw} --out {output.manifest} 2>&1 | tee {log}"
 
 
 rule splits:
     """Subject-disjoint folds of {dataset} (published folds where the paper gives them)."""
     input:
-        "data/interim/{dataset}/manifest.csv",
-        code("pipeline/splits.py", "pipeline/reference/bp4d_plus.yaml", *CORE),
+        manifest="data/interim/{dataset}/manifest.csv",
+        code=code("pipeline/splits.py", "pipeline/reference/bp4d_plus.yaml", *CORE),
     output:
         "data/interim/{dataset}/splits.json",
     params:
         tracked=lambda w: tracked("seed", "splits"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/splits/{dataset}.log",
     shell:
         "python -m pipeline splits --dataset {wildcards.dataset} --params params.yaml"
-        " --manifest {input[0]} --out {output} 2>&1 | tee {log}"
+        " --manifest {input.manifest} --out {output} 2>&1 | tee {log}"

@@ -4,9 +4,9 @@
 rule preprocess:
     """Crop, resize and normalise {dataset} into the HDF5 chunk cache, with POS pseudo-labels."""
     input:
-        "data/raw/{dataset}",
-        "data/interim/{dataset}/manifest.csv",
-        code(
+        raw="data/raw/{dataset}",
+        manifest="data/interim/{dataset}/manifest.csv",
+        code=code(
             "pipeline/preprocess.py",
             "pipeline/cache.py",
             "pipeline/datasets",
@@ -17,10 +17,12 @@ rule preprocess:
         directory("data/cache/{dataset}"),
     params:
         tracked=lambda w: tracked("preprocess", "signals"),
+    conda:
+        "../../environment.yml"
     log:
         "logs/preprocess/{dataset}.log",
     benchmark:
         "logs/benchmark/preprocess/{dataset}.tsv"
     shell:
         "python -m pipeline preprocess --dataset {wildcards.dataset} --params params.yaml"
-        " --raw {input[0]} --manifest {input[1]} --out {output} 2>&1 | tee {log}"
+        " --raw {input.raw} --manifest {input.manifest} --out {output} 2>&1 | tee {log}"

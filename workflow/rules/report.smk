@@ -22,6 +22,8 @@ rule report:
     params:
         tracked=lambda w: tracked("report"),
         unsupervised_dirs=expand("results/unsupervised/{dataset}", dataset=PULSE_DATASETS),
+    conda:
+        "../../environment.yml"
     log:
         "logs/report.log",
     shell:

@@ -1,0 +1,107 @@
+"""params.yaml validation: the committed file passes; a wrong key or type gives one line naming it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.atomic import atomic_path, write_json
+from pipeline.config import get, load_params, params_hash, validate_params
+from pipeline.errors import ConfigError
+from tests.tiny_config import tiny_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def committed() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_committed_and_tiny_params_are_valid():
+    assert load_params(ROOT / "params.yaml")["datasets"]
+    validate_params(tiny_params(), "tiny")
+
+
+def test_unknown_key_is_named():
+    params = committed()
+    params["preprocess"]["big_sise"] = 144
+    with pytest.raises(ConfigError, match=r"^params.yaml: unknown key 'preprocess.big_sise'$"):
+        validate_params(params)
+
+
+def test_unknown_top_level_key_is_named():
+    params = committed()
+    params["sed"] = 1
+    with pytest.raises(ConfigError, match=r"unknown key 'sed'"):
+        validate_params(params)
+
+
+def test_wrong_type_is_named():
+    params = committed()
+    params["seed"] = "zero"
+    with pytest.raises(ConfigError, match=r"key 'seed': 'zero' is not of type 'integer'"):
+        validate_params(params)
+
+
+def test_wrong_dataset_name_is_named():
+    params = committed()
+    params["datasets"] = ["bp4d", "cohface"]
+    with pytest.raises(ConfigError, match=r"key 'datasets.1'"):
+        validate_params(params)
+
+
+def test_cli_prints_one_line(tmp_path):
+    params = committed()
+    params["signals"]["no_such_knob"] = 1
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "validate-params", "--params", str(bad)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"error: {bad}: unknown key 'signals.no_such_knob'"]
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML"):
+        load_params(bad)
+
+
+def test_get_and_hash():
+    params = committed()
+    assert get(params, "synth.difficulty") == params["synth"]["difficulty"]
+    with pytest.raises(ConfigError, match="missing key 'synth.nope'"):
+        get(params, "synth.nope")
+    assert params_hash({"a": 1, "b": [1, 2]}) == params_hash({"b": [1, 2], "a": 1})
+    assert params_hash({"a": 1}) != params_hash({"a": 2})
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "sub" / "out.json"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("stage failed")
+    assert not target.exists()
+    assert list((tmp_path / "sub").iterdir()) == []
+    write_json(target, {"x": 1})
+    assert yaml.safe_load(target.read_text()) == {"x": 1}
+
+
+def test_atomic_directory_replaces_whole(tmp_path):
+    target = tmp_path / "cache"
+    with atomic_path(target, is_dir=True) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with pytest.raises(ValueError):
+        with atomic_path(target, is_dir=True) as tmp:
+            (tmp / "b.txt").write_text("2")
+            raise ValueError
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]

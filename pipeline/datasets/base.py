@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 
@@ -45,6 +45,8 @@ class TrialData:
       ``hr_bpm``, ``resp_bpm``.
     au: (n_frames, len(au_names)) int8 occurrence: 1 active, 0 inactive, -1 not coded.
     au_range: [start, stop) frame indices of the AU-coded segment, if any.
+    meta: facts ingest checks and records: ``video_duration_s`` (float),
+      ``label_duration_s`` and ``label_len`` (dicts over the raw label streams, before alignment).
     """
 
     ref: TrialRef
@@ -57,3 +59,4 @@ class TrialData:
     au: np.ndarray | None = None
     au_names: list[str] = field(default_factory=list)
     au_range: tuple[int, int] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)

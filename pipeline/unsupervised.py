@@ -1,0 +1,250 @@
+"""Stage ``unsupervised``: POS and CHROM heart rate against the pulse ground truth.
+
+``python -m pipeline unsupervised --dataset ubfc --params params.yaml --cache data/cache/ubfc
+--splits data/interim/ubfc/splits.json --out results/unsupervised/ubfc`` writes
+
+    results/unsupervised/<dataset>/predictions.csv   one row per trial (or window) and method
+    results/unsupervised/<dataset>/metrics.json      MAE, RMSE, MAPE, Pearson r per method,
+                                                     overall and per fold, with provenance
+
+The methods need no training, so every trial of every fold's test subjects is evaluated (the
+union of the folds' test sets, i.e. each trial once, tagged with the fold that tests it).
+Each method runs on the trial's cached per-frame face-mean RGB (``rgb_mean``); its output and
+the raw ground-truth pulse wave (``labels/pulse_raw``: the BP wave for BP4D+, PPG for UBFC-rPPG
+and PURE) go through the same rate estimation (``pipeline.signals.rates``, the ``signals``
+section: detrend, band-pass, spectral peak). A trial whose rate cannot be estimated (too short
+for a window, no power in the band) is kept in predictions.csv with status ``excluded`` and a
+reason, and left out of the metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline.atomic import atomic_path, write_json
+from pipeline.cache import open_cache
+from pipeline.config import load_params
+from pipeline.errors import InputError
+from pipeline.provenance import provenance
+from pipeline.signals import metrics as sm
+from pipeline.signals.chrom import chrom
+from pipeline.signals.pos import pos
+from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs, windowed_rate_bpm
+
+PREDICTION_COLUMNS = [
+    "dataset", "trial_id", "subject", "task", "fold", "method", "window_start_s", "window_end_s",
+    "hr_pred", "hr_true", "abs_err", "status", "reason",
+]
+METRIC_KEYS = ("hr_mae", "hr_rmse", "hr_mape", "hr_pearson")
+
+
+def pulse_signal(method: str, rgb: np.ndarray, fps: float, signals: dict) -> np.ndarray:
+    """The pulse waveform of ``method`` (POS or CHROM) from a (T, 3) face-mean RGB trace."""
+    if method == "POS":
+        return pos(rgb, fps, window_s=float(signals["pos"]["window_s"]))
+    if method == "CHROM":
+        c = signals["chrom"]
+        return chrom(rgb, fps, window_s=float(c["window_s"]), band_hz=tuple(c["band_hz"]), order=int(c["order"]))
+    raise ValueError(f"unknown unsupervised method {method!r}")
+
+
+def _rates(
+    wave: np.ndarray, fps: float, signals: dict, hr_mode: str
+) -> list[tuple[float, float, float]]:
+    """(start_s, end_s, bpm) of the whole wave or of each evaluation window."""
+    kw = rate_kwargs(signals, "pulse")
+    duration = wave.size / fps
+    if hr_mode == "trial":
+        return [(0.0, duration, pulse_rate_bpm(wave, fps, diff_normalised=False, **kw))]
+    win = signals["eval_window"]
+    window_s, step_s = float(win["window_s"]), float(win["step_s"])
+    centres, bpm = windowed_rate_bpm(wave, fps, window_s, step_s, rate_fn=pulse_rate_bpm,
+                                     diff_normalised=False, **kw)
+    if bpm.size == 1 and wave.size <= int(round(window_s * fps)):
+        return [(0.0, duration, float(bpm[0]))]
+    return [(float(c - window_s / 2), float(c + window_s / 2), float(b)) for c, b in zip(centres, bpm)]
+
+
+def fold_of_subjects(splits: dict, path: str | Path) -> dict[str, str]:
+    """subject -> name of the fold whose test set holds it (folds must be subject-disjoint)."""
+    folds = splits.get("folds")
+    if not isinstance(folds, list) or not folds:
+        raise InputError(path, "no 'folds' list")
+    owner: dict[str, str] = {}
+    for i, fold in enumerate(folds):
+        name = str(fold.get("name", f"fold{i + 1}"))
+        for subject in fold.get("test", []):
+            if subject in owner:
+                raise InputError(path, f"subject {subject} in the test sets of {owner[subject]} and {name}")
+            owner[str(subject)] = name
+    return owner
+
+
+def evaluate_trial(
+    rgb: np.ndarray,
+    pulse: np.ndarray,
+    fps: float,
+    methods: Sequence[str],
+    signals: dict,
+    hr_mode: str = "trial",
+) -> list[dict[str, Any]]:
+    """Rows (method, window, hr_pred, hr_true, status, reason) for one trial's arrays."""
+    rows: list[dict[str, Any]] = []
+    try:
+        truth = _rates(np.asarray(pulse, dtype=float), fps, signals, hr_mode)
+        truth_error = None
+    except ValueError as err:
+        truth, truth_error = [], f"ground-truth pulse: {err}"
+    for method in methods:
+        if truth_error is not None:
+            rows.append({"method": method, "status": "excluded", "reason": truth_error})
+            continue
+        try:
+            pred = _rates(pulse_signal(method, rgb, fps, signals), fps, signals, hr_mode)
+        except ValueError as err:
+            rows.append({"method": method, "status": "excluded", "reason": f"{method}: {err}"})
+            continue
+        for (start, end, hr_true), (_, _, hr_pred) in zip(truth, pred):
+            reason = ""
+            if not math.isfinite(hr_true):
+                reason = "ground-truth pulse has no power in the pulse band"
+            elif not math.isfinite(hr_pred):
+                reason = f"{method} output has no power in the pulse band"
+            rows.append({
+                "method": method, "window_start_s": start, "window_end_s": end,
+                "hr_pred": hr_pred, "hr_true": hr_true,
+                "abs_err": abs(hr_pred - hr_true) if not reason else float("nan"),
+                "status": "excluded" if reason else "ok", "reason": reason,
+            })
+    return rows
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def summarise(predictions: pd.DataFrame, methods: Sequence[str]) -> dict[str, Any]:
+    """Metrics per method (overall and per fold) from the prediction rows with status ok."""
+    out: dict[str, Any] = {}
+
+    def block(rows: pd.DataFrame) -> dict[str, Any]:
+        ok = rows[rows["status"] == "ok"]
+        res: dict[str, Any] = {k: None for k in METRIC_KEYS}
+        if not ok.empty:
+            pred, gt = ok["hr_pred"].to_numpy(float), ok["hr_true"].to_numpy(float)
+            res.update({
+                "hr_mae": sm.mae(pred, gt), "hr_rmse": sm.rmse(pred, gt),
+                "hr_mape": sm.mape(pred, gt), "hr_pearson": sm.pearson(pred, gt),
+            })
+        res = {k: _finite_or_none(v) for k, v in res.items()}
+        res["n_trials"] = int(ok["trial_id"].nunique())
+        res["n_samples"] = int(len(ok))
+        res["n_excluded_trials"] = int(rows.loc[rows["status"] != "ok", "trial_id"].nunique())
+        return res
+
+    for method in methods:
+        rows = predictions[predictions["method"] == method]
+        out[method] = block(rows)
+    out["per_fold"] = {
+        str(fold): {m: block(g[g["method"] == m]) for m in methods}
+        for fold, g in predictions.groupby("fold", sort=True)
+    }
+    return out
+
+
+def run_unsupervised(
+    dataset: str,
+    cache_root: str | Path,
+    splits_path: str | Path,
+    signals: dict,
+    section: dict,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Evaluate the methods of ``section`` on every test trial; return (predictions, metrics)."""
+    splits_path = Path(splits_path)
+    try:
+        splits = json.loads(splits_path.read_text())
+    except FileNotFoundError:
+        raise InputError(splits_path, "file not found") from None
+    except json.JSONDecodeError:
+        raise InputError(splits_path, "not valid JSON") from None
+    fold_of = fold_of_subjects(splits, splits_path)
+    index = open_cache(cache_root)
+    methods = list(section["methods"])
+    hr_mode = str(section["hr_mode"])
+    records: list[dict[str, Any]] = []
+    outside: list[str] = []
+    table = index.table.sort_values("trial_id", kind="stable")
+    bar = tqdm(list(table.itertuples(index=False)), desc=f"unsupervised {dataset}", unit="trial",
+               disable=not progress, file=sys.stderr)
+    for row in bar:
+        subject = str(row.subject)
+        if subject not in fold_of:
+            outside.append(str(row.trial_id))
+            continue
+        with index.open(str(row.trial_id)) as trial:
+            labels = trial.labels
+            if "pulse_raw" not in labels:
+                raise InputError(trial.path, "no labels/pulse_raw: this dataset has no pulse ground truth")
+            rows = evaluate_trial(trial.rgb_mean, labels["pulse_raw"], trial.fps, methods, signals, hr_mode)
+        base = {"dataset": dataset, "trial_id": str(row.trial_id), "subject": subject,
+                "task": str(row.task), "fold": fold_of[subject]}
+        records.extend({**base, **r} for r in rows)
+    predictions = pd.DataFrame.from_records(records, columns=PREDICTION_COLUMNS)
+    predictions["reason"] = predictions["reason"].fillna("")
+    metrics = summarise(predictions, methods)
+    metrics.update({
+        "dataset": dataset,
+        "hr_mode": hr_mode,
+        "methods": methods,
+        "n_trials_in_cache": int(len(table)),
+        "trials_outside_test_folds": sorted(outside),
+        "cache_key": index.key,
+        "provenance": provenance(
+            {"dataset": dataset, "signals": signals, "unsupervised": section},
+            [splits_path, index.root / "index.csv", index.root / "cache_info.json"],
+        ),
+    })
+    return predictions, metrics
+
+
+def write_outputs(predictions: pd.DataFrame, metrics: dict[str, Any], out: str | Path) -> None:
+    """predictions.csv and metrics.json under ``out``, each written atomically."""
+    out = Path(out)
+    with atomic_path(out / "predictions.csv") as tmp:
+        predictions.to_csv(tmp, index=False, float_format="%.6g")
+    write_json(out / "metrics.json", metrics)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline unsupervised", description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--cache", required=True, type=Path, help="data/cache/<dataset>")
+    parser.add_argument("--splits", required=True, type=Path, help="data/interim/<dataset>/splits.json")
+    parser.add_argument("--out", required=True, type=Path, help="results/unsupervised/<dataset>")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    section = params["unsupervised"]
+    if args.dataset not in section["datasets"]:
+        raise InputError(args.params, f"dataset '{args.dataset}' not in unsupervised.datasets")
+    predictions, metrics = run_unsupervised(
+        args.dataset, args.cache, args.splits, params["signals"], section, progress=not args.no_progress
+    )
+    write_outputs(predictions, metrics, args.out)
+    summary = ", ".join(
+        f"{m} MAE {metrics[m]['hr_mae']:.2f} bpm over {metrics[m]['n_trials']} trials"
+        if metrics[m]["hr_mae"] is not None else f"{m}: no trial evaluated"
+        for m in section["methods"]
+    )
+    print(f"unsupervised {args.dataset}: {summary}")

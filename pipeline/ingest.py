@@ -1,0 +1,200 @@
+"""Stage ingest: scan a raw dataset in its real layout and write the trial manifest.
+
+Every trial found gets one row, ``ok`` or ``excluded`` with a reason. Exclusions come from
+the published BP4D+ list (supp. D), from the task selection (BigSmall uses the AU-coded
+BP4D+ tasks T1/T6/T7/T8 only) and from automatic checks: unreadable or truncated frames,
+missing or non-finite labels, labels that do not span the video, AU codes outside the video,
+a frame rate other than the dataset's. A bad trial never stops the stage; only a dataset that
+cannot be read at all (missing folder, no trial) raises ``InputError``.
+
+Outputs: ``manifest.csv`` (columns ``MANIFEST_COLUMNS``) and ``manifest.json`` next to it
+(provenance, counts by reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import zipfile
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pandas as pd
+import yaml
+from tqdm import tqdm
+
+from pipeline.atomic import atomic_path, write_json
+from pipeline.config import load_params
+from pipeline.datasets import get_layout
+from pipeline.datasets.base import TrialData, TrialRef
+from pipeline.errors import InputError
+from pipeline.provenance import provenance
+
+MANIFEST_COLUMNS = ["dataset", "trial_id", "subject", "task", "n_frames", "fps", "duration_s",
+                    "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "status", "reason"]
+PUBLISHED_REASON = "published exclusion list (supp. D)"
+
+
+def load_reference() -> dict:
+    """The published splits and exclusions (pipeline/reference/bp4d_plus.yaml)."""
+    text = resources.files("pipeline.reference").joinpath("bp4d_plus.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def published_exclusions() -> dict[str, str]:
+    """BP4D+ trial id -> reason, from the supplement's list."""
+    ref = load_reference()["bp4d"]["exclusions"]
+    return {t: ref["reason"] for t in ref["trials"]}
+
+
+class Excluded(Exception):
+    """A trial fails a check; ``kind`` is the reason without trial-specific detail."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind = kind
+        self.reason = f"{kind} ({detail})" if detail else kind
+        super().__init__(self.reason)
+
+
+def _rel(path: str | Path, raw: Path) -> str:
+    try:
+        return str(Path(path).relative_to(raw))
+    except ValueError:
+        return str(path)
+
+
+def check_trial(data: TrialData, expected_fps: float, cfg: dict) -> None:
+    """Raise Excluded when a loaded trial fails an automatic check."""
+    if abs(data.fps - expected_fps) > cfg["fps_tolerance"]:
+        raise Excluded("fps other than expected", f"{data.fps:.3f} vs {expected_fps:g}")
+    video_s = float(data.meta.get("video_duration_s", data.n_frames / data.fps))
+    tol = cfg["max_duration_mismatch_s"]
+    for name, label_s in sorted(data.meta.get("label_duration_s", {}).items()):
+        if label_s < video_s - tol:
+            raise Excluded("label shorter than the video", f"{name}: {label_s:.2f} s < {video_s:.2f} s")
+        if label_s > video_s + tol:
+            raise Excluded("label longer than the video", f"{name}: {label_s:.2f} s > {video_s:.2f} s")
+    if data.n_frames < cfg["min_frames"]:
+        raise Excluded("too few frames", f"{data.n_frames} < {cfg['min_frames']}")
+    if cfg["verify_frames"]:
+        n = 0
+        for frame in data.frames():
+            if frame.shape != data.frame_shape:
+                raise Excluded("frame size changes within the video", f"frame {n}: {frame.shape}")
+            n += 1
+        if n != data.n_frames:
+            raise Excluded("frame count mismatch", f"decoded {n}, expected {data.n_frames}")
+
+
+def _row(ref: TrialRef) -> dict[str, Any]:
+    return {"dataset": ref.dataset, "trial_id": ref.trial_id, "subject": ref.subject,
+            "task": ref.task, "n_frames": None, "fps": None, "duration_s": None,
+            "pulse_len": None, "resp_len": None, "au_len": None, "au_start": None,
+            "au_stop": None, "status": "ok", "reason": ""}
+
+
+def ingest(dataset: str, raw: Path, cfg: dict) -> tuple[pd.DataFrame, Counter]:
+    """Manifest rows for every trial of ``raw`` and the exclusion counts by reason kind.
+
+    ``cfg`` is the ``ingest`` params section.
+    """
+    raw = Path(raw)
+    layout = get_layout(dataset)
+    refs = layout.list_trials(raw)
+    listed = published_exclusions() if dataset == "bp4d" and cfg["bp4d_published_exclusions"] else {}
+    tasks = set(cfg["bp4d_tasks"]) if dataset == "bp4d" else None
+    rows, kinds = [], Counter()
+    for ref in tqdm(refs, desc=f"ingest {dataset}", unit="trial", leave=False):
+        row = _row(ref)
+        try:
+            if ref.trial_id in listed:
+                raise Excluded(listed[ref.trial_id])
+            if tasks is not None and ref.task not in tasks:
+                raise Excluded("task not AU-coded", f"tasks used: {','.join(cfg['bp4d_tasks'])}")
+            data = layout.load_trial(ref)
+            lengths = data.meta.get("label_len", {})
+            row.update(n_frames=data.n_frames, fps=round(float(data.fps), 6),
+                       duration_s=round(data.n_frames / data.fps, 6),
+                       pulse_len=lengths.get("pulse"), resp_len=lengths.get("resp"))
+            if data.au_range is not None:
+                row.update(au_start=data.au_range[0], au_stop=data.au_range[1],
+                           au_len=data.au_range[1] - data.au_range[0])
+            if dataset in ("bp4d", "disfa") and data.au is None:
+                raise Excluded("AU occurrence file missing", _rel(ref.paths.get("au", ""), raw))
+            check_trial(data, layout.FPS, cfg)
+        except Excluded as exc:
+            row.update(status="excluded", reason=exc.reason)
+            kinds[exc.kind] += 1
+        except InputError as err:
+            row.update(status="excluded", reason=f"{err.reason}: {_rel(err.path, raw)}")
+            kinds[err.reason] += 1
+        except (OSError, ValueError, cv2.error, zipfile.BadZipFile, EOFError) as err:
+            # a decoder failing in an unforeseen way on bad bytes: still one trial, one reason
+            kind = f"unreadable input ({type(err).__name__})"
+            row.update(status="excluded", reason=kind)
+            kinds[kind] += 1
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    for col in ("n_frames", "pulse_len", "resp_len", "au_len", "au_start", "au_stop"):
+        table[col] = table[col].astype("Int64")
+    return table, kinds
+
+
+def listing_hash(raw: Path) -> str:
+    """Hash of the relative names and sizes of every raw file (cheap on terabytes)."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in Path(raw).rglob("*") if p.is_file()):
+        digest.update(f"{f.relative_to(raw)}\t{f.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Read a manifest written by this stage (empty strings stay strings)."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype={"trial_id": str, "subject": str, "task": str,
+                                         "status": str, "reason": str}, keep_default_na=False,
+                            na_values={c: [""] for c in MANIFEST_COLUMNS[4:12]})
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        raise InputError(path, "manifest unreadable") from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(path, f"manifest lacks columns {missing}")
+    return table
+
+
+def write_manifest(table: pd.DataFrame, kinds: Counter, out: Path, dataset: str, raw: Path,
+                   params: dict) -> None:
+    """Write manifest.csv and the manifest.json sidecar (provenance, counts)."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False, lineterminator="\n")
+    ok = int((table["status"] == "ok").sum())
+    meta = {
+        "dataset": dataset,
+        "raw": str(raw),
+        "counts": {"trials": len(table), "ok": ok, "excluded": len(table) - ok,
+                   "subjects_ok": int(table.loc[table["status"] == "ok", "subject"].nunique()),
+                   "by_reason": dict(sorted(kinds.items()))},
+        "provenance": {**provenance({"ingest": params["ingest"], "dataset": dataset},
+                                    seed=params.get("seed")),
+                       "raw_listing_hash": listing_hash(raw)},
+    }
+    write_json(out.with_suffix(".json"), meta)
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="python -m pipeline ingest", description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", required=True, choices=["bp4d", "ubfc", "pure", "disfa"])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--raw", required=True, type=Path, help="data/raw/<dataset> in the real layout")
+    ap.add_argument("--out", required=True, type=Path, help="data/interim/<dataset>/manifest.csv")
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    table, kinds = ingest(args.dataset, args.raw, params["ingest"])
+    write_manifest(table, kinds, args.out, args.dataset, args.raw, params)
+    ok = int((table["status"] == "ok").sum())
+    print(f"ingest {args.dataset}: {len(table)} trials, {ok} ok, {len(table) - ok} excluded -> {args.out}")

@@ -1,0 +1,559 @@
+"""Stage ``preprocess``: trials -> one HDF5 file per trial in a keyed chunk cache.
+
+``python -m pipeline preprocess --dataset bp4d --params params.yaml --raw data/raw/bp4d
+--manifest data/interim/bp4d/manifest.csv --out data/cache/bp4d`` writes
+
+    data/cache/bp4d/<key>/<trial_id>.h5     (layout: see pipeline/cache.py)
+    data/cache/bp4d/<key>/index.csv         trial_id, subject, task, n_frames, n_chunks, fps, file, ...
+    data/cache/bp4d/<key>/cache_info.json   key, settings, code version, provenance
+
+for every trial whose manifest status is ``ok``. ``<key>`` hashes every setting that shapes the
+content plus the code version, so a cache made by other settings or other code is never read
+as if it were current. The whole out folder is written atomically.
+
+Per trial (BigSmall supp. D.1/D.2, details in research notes on the authors' code):
+
+- frames are square-cropped (anchor ``center`` | ``bottom`` | ``top``), resized to
+  ``big_size`` with INTER_AREA and stored as uint8; the trial's scalar mean/std (over every pixel
+  and channel of the processed segment) are attributes and standardisation happens at read time;
+- Small frames are normalised differences ``(x[t+1]-x[t])/(x[t+1]+x[t]+eps)`` of the Big-size
+  frames, resized to ``small_size`` with INTER_AREA and divided by the whole-trial std of the
+  Big-size difference frames;
+- pulse and respiration waves and the POS pseudo-PPG are difference-normalised
+  ``diff(x)/std(diff(x))``; AU occurrence is binarised;
+- BP4D+ (``crop_to_au_range``) keeps only the AU-coded segment, as the authors.
+
+Length at the trial end (``diff_tail``): a difference exists for T-1 frame pairs. ``trim`` (the
+default, as the original BigSmall code) stores L = T-1 frames of every array, so frame t holds
+Big x[t], Small d[t] and label diff[t]: all aligned, no artificial values. ``pad_zero`` (as the
+rPPG-Toolbox loader) stores L = T frames and a zero last Small frame and last label difference.
+The standardisation statistics are taken over all T frames of the segment in both modes (as both
+code paths do before trimming or padding).
+
+Streaming: pass 1 decodes, crops, resizes and writes Big frames block by block while
+accumulating the statistics of the Big frames and of their difference frames; pass 2 reads the
+stored Big frames block by block and writes the Small frames. Only a block of frames is alive at
+any time, so peak memory does not grow with video length (per-frame scalars such as the face-mean
+RGB trace and the labels are signals, not video).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from functools import partial
+from typing import Any, Callable, Iterable
+
+import h5py
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline import frames as frame_ops
+from pipeline.atomic import atomic_path, write_json
+from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS, chunk_rows
+from pipeline.config import load_params, params_hash
+from pipeline.datasets.base import TrialData
+from pipeline.errors import InputError
+from pipeline.provenance import provenance
+
+# labels stored raw (aligned to frames) and, for the waves, difference-normalised
+WAVE_SIGNALS = ("pulse", "resp")
+RATE_SIGNALS = ("hr_bpm", "resp_bpm")
+MANIFEST_COLUMNS = ("trial_id", "subject", "task", "status")
+# frames per block in both passes: bounds memory whatever the video length
+DEFAULT_BLOCK_FRAMES = 64
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``preprocess`` params resolved for one dataset (all of them shape the content,
+    except ``compression`` which only changes how the bytes are stored)."""
+
+    big_size: int = 144
+    small_size: int = 9
+    chunk_length: int = 3
+    crop_anchor: str = "center"
+    crop_to_au_range: bool = False
+    diff_tail: str = "trim"
+    small_dtype: str = "float32"
+    pseudo_label: dict[str, Any] = field(default_factory=dict)
+    compression: str = "none"
+
+    def shaping(self) -> dict[str, Any]:
+        """The settings that shape the cache content (the cache key covers exactly these)."""
+        d = asdict(self)
+        d.pop("compression")
+        return d
+
+
+def settings_from_params(params: dict[str, Any], dataset: str) -> Settings:
+    """Resolve params.yaml for ``dataset``: the ``preprocess`` section plus the POS pseudo-label
+    keys of ``signals`` (``signals.pseudo_label``, ``signals.pos.window_s``). Per-dataset lists
+    become booleans, so editing the list for one dataset does not change another's key."""
+    section = params["preprocess"]
+    signals = params.get("signals", {})
+    pseudo = dict(signals.get("pseudo_label", {}))
+    if "window_s" in signals.get("pos", {}):
+        pseudo["window_s"] = signals["pos"]["window_s"]
+    return Settings(
+        big_size=int(section["big_size"]),
+        small_size=int(section["small_size"]),
+        chunk_length=int(section["chunk_length"]),
+        crop_anchor=str(section["crop_anchor"]),
+        crop_to_au_range=dataset in section["crop_to_au_range"],
+        diff_tail=str(section["diff_tail"]),
+        small_dtype=str(section["small_dtype"]),
+        pseudo_label=pseudo,
+        compression=str(section["compression"]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# cache key
+
+
+def _module_files(dataset: str | None) -> list[Path]:
+    """Source files whose code shapes the cache content."""
+    here = Path(__file__).resolve().parent
+    files = [here / "preprocess.py", here / "frames.py", here / "datasets" / "base.py"]
+    pseudo = here / "signals" / "pseudo_label.py"
+    if pseudo.exists():
+        files.append(pseudo)
+    if dataset is not None:
+        try:
+            from pipeline.datasets import get_layout
+
+            files.append(Path(inspect.getsourcefile(get_layout(dataset))))
+        except Exception:  # layout package not importable: key still covers the writer code
+            pass
+    return files
+
+
+def code_version(dataset: str | None = None) -> str:
+    """Hash of the writer's source code, the layout's reader and the cache format version."""
+    digest = hashlib.sha256(FORMAT_VERSION.encode())
+    for path in _module_files(dataset):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(dataset: str, settings: Settings, code: str | None = None) -> str:
+    """Name of the key folder: hash of the shaping settings, the dataset and the code version."""
+    code = code_version(dataset) if code is None else code
+    return params_hash({"dataset": dataset, "settings": settings.shaping(), "code": code})
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics and label normalisation
+
+
+class RunningMoments:
+    """Count, mean and sum of squared deviations merged block by block (Chan et al.), float64."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    def update(self, values: np.ndarray) -> None:
+        n_b = values.size
+        if n_b == 0:
+            return
+        mean_b = float(values.mean(dtype=np.float64))
+        m2_b = float(np.square(values.astype(np.float64) - mean_b).sum())
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * n_b / n
+        self.m2 += m2_b + delta * delta * self.n * n_b / n
+        self.n = n
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (ddof 0, as numpy's default used by the authors)."""
+        return float(np.sqrt(self.m2 / self.n)) if self.n else 0.0
+
+
+def diff_normalise(x: np.ndarray) -> np.ndarray:
+    """``diff(x) / std(diff(x))`` as float32 (length T-1); zeros if the std is 0 or not finite."""
+    d = np.diff(np.asarray(x, dtype=np.float64))
+    sd = float(d.std()) if d.size else 0.0
+    if not np.isfinite(sd) or sd == 0.0:
+        return np.zeros(d.shape, dtype=np.float32)
+    out = d / sd
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def _tail(x: np.ndarray, length: int) -> np.ndarray:
+    """Fit a length-(T-1) difference series to the stored length (append zeros when padding)."""
+    if x.shape[0] >= length:
+        return x[:length]
+    pad = np.zeros((length - x.shape[0],) + x.shape[1:], dtype=x.dtype)
+    return np.concatenate([x, pad])
+
+
+# ---------------------------------------------------------------------------------------------
+# per-trial core
+
+
+def _segment(trial: TrialData, settings: Settings) -> tuple[int, int]:
+    if settings.crop_to_au_range and trial.au_range is not None:
+        start, stop = (int(v) for v in trial.au_range)
+    else:
+        start, stop = 0, int(trial.n_frames)
+    if not 0 <= start < stop <= trial.n_frames:
+        raise InputError(_trial_path(trial), f"AU range {start}..{stop} outside the video")
+    if stop - start < 2:
+        raise InputError(_trial_path(trial), "fewer than 2 frames to preprocess")
+    return start, stop
+
+
+def _trial_path(trial: TrialData) -> str:
+    paths = trial.ref.paths
+    return str(next(iter(paths.values()))) if paths else trial.ref.trial_id
+
+
+def _h5_opts(settings: Settings) -> dict[str, Any]:
+    return {} if settings.compression == "none" else {"compression": settings.compression}
+
+
+def _pass1_big(
+    trial: TrialData, settings: Settings, h5: h5py.File, start: int, stop: int, block: int
+) -> tuple[np.ndarray, RunningMoments, RunningMoments]:
+    """Decode, crop, resize and write Big frames; return the face-mean RGB trace and the moments
+    of the Big frames and of the Big-size difference frames."""
+    n = stop - start
+    size = settings.big_size
+    big = h5.create_dataset(
+        "big",
+        shape=(n, size, size, 3),
+        maxshape=(None, size, size, 3),
+        dtype=np.uint8,
+        chunks=(chunk_rows(settings.chunk_length, size * size * 3, n),) + (size, size, 3),
+        **_h5_opts(settings),
+    )
+    rgb = np.empty((n, 3), dtype=np.float64)
+    buf = np.empty((block, size, size, 3), dtype=np.uint8)
+    big_m, diff_m = RunningMoments(), RunningMoments()
+    prev: np.ndarray | None = None
+    i = 0  # index within the segment
+    for idx, frame in enumerate(trial.frames()):
+        if idx < start:
+            continue
+        if idx >= stop:
+            break
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(_trial_path(trial), f"frame {idx} is not an HxWx3 uint8 RGB image")
+        crop = frame_ops.square_crop(frame, settings.crop_anchor)
+        rgb[i] = crop.mean(axis=(0, 1), dtype=np.float64)
+        resized = frame_ops.resize_area(crop, size)
+        big_m.update(resized)
+        if prev is not None:
+            diff_m.update(frame_ops.diff_frame(prev, resized))
+        buf[i % block] = resized
+        prev = buf[i % block]  # a view: the next frame goes to another slot (or after the diff)
+        i += 1
+        if i % block == 0:
+            big[i - block : i] = buf
+    if i != n:
+        raise InputError(_trial_path(trial), f"video ended after {start + i} of {stop} frames")
+    rest = i % block
+    if rest:
+        big[i - rest : i] = buf[:rest]
+    return rgb, big_m, diff_m
+
+
+def _pass2_small(
+    h5: h5py.File, settings: Settings, length: int, diff_std: float, block: int
+) -> None:
+    """Small frames from the stored Big frames, block by block (one frame of overlap)."""
+    big = h5["big"]
+    n = big.shape[0]
+    s = settings.small_size
+    small = h5.create_dataset(
+        "small",
+        shape=(length, s, s, 3),
+        dtype=np.dtype(settings.small_dtype),
+        chunks=(chunk_rows(settings.chunk_length, s * s * 3 * 4, length),) + (s, s, 3),
+        **_h5_opts(settings),
+    )
+    scale = 1.0 / diff_std if np.isfinite(diff_std) and diff_std > 0 else 0.0
+    for b0 in range(0, n - 1, block):
+        b1 = min(b0 + block, n - 1)  # difference frames b0..b1-1 need Big frames b0..b1
+        frames = big[b0 : b1 + 1]
+        out = np.empty((b1 - b0, s, s, 3), dtype=np.float32)
+        for j in range(b1 - b0):
+            d = frame_ops.resize_area(frame_ops.diff_frame(frames[j], frames[j + 1]), s)
+            out[j] = d * scale
+        small[b0:b1] = np.nan_to_num(out, nan=0.0).astype(small.dtype)
+    if length > n - 1:  # pad_zero: the last Small frame has no successor
+        small[n - 1 :] = 0
+
+
+def preprocess_trial(
+    trial: TrialData,
+    out_file: str | Path,
+    settings: Settings,
+    key: str = "",
+    prov: dict | None = None,
+    block_frames: int = DEFAULT_BLOCK_FRAMES,
+) -> dict[str, Any]:
+    """Write one trial's HDF5 file (atomically) and return its index.csv row.
+
+    Streams ``trial.frames()`` once; memory is bounded by ``block_frames`` frames.
+    """
+    if settings.crop_anchor not in frame_ops.ANCHORS:
+        raise ValueError(f"crop_anchor must be one of {frame_ops.ANCHORS}")
+    start, stop = _segment(trial, settings)
+    n = stop - start
+    length = n - 1 if settings.diff_tail == "trim" else n
+    block = max(1, int(block_frames))
+    out_file = Path(out_file)
+    with atomic_path(out_file) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            rgb, big_m, diff_m = _pass1_big(trial, settings, h5, start, stop, block)
+            _pass2_small(h5, settings, length, diff_m.std, block)
+            if length < n:
+                h5["big"].resize(length, axis=0)
+            h5["big"].attrs["mean"] = big_m.mean
+            h5["big"].attrs["std"] = big_m.std
+            h5["small"].attrs["diff_std"] = diff_m.std
+            h5.create_dataset("rgb_mean", data=rgb[:length])
+            h5.create_dataset("frame_index", data=np.arange(start, start + length, dtype=np.int64))
+            labels = _write_labels(h5, trial, settings, rgb, start, stop, length)
+            _write_attrs(h5, trial, settings, start, stop, length, key, prov)
+    return {
+        "trial_id": trial.ref.trial_id,
+        "subject": trial.ref.subject,
+        "task": trial.ref.task,
+        "n_frames": length,
+        "n_chunks": length // settings.chunk_length,
+        "fps": float(trial.fps),
+        "file": out_file.name,
+        "labels": " ".join(labels),
+    }
+
+
+def _write_labels(
+    h5: h5py.File,
+    trial: TrialData,
+    settings: Settings,
+    rgb: np.ndarray,
+    start: int,
+    stop: int,
+    length: int,
+) -> list[str]:
+    grp = h5.create_group("labels")
+    for name, values in sorted(trial.signals.items()):
+        seg = np.asarray(values, dtype=np.float64)[start:stop]
+        if seg.shape[0] != stop - start:
+            raise InputError(_trial_path(trial), f"label '{name}' shorter than the video")
+        if name in WAVE_SIGNALS:
+            grp.create_dataset(f"{name}_raw", data=seg[:length].astype(np.float32))
+            grp.create_dataset(name, data=_tail(diff_normalise(seg), length))
+        else:
+            grp.create_dataset(name, data=seg[:length].astype(np.float32))
+    if "pulse" in trial.signals:
+        try:
+            filtered, env = pseudo_ppg(rgb, trial.fps, trial.signals["pulse"][start:stop], settings)
+        except ValueError as err:
+            raise InputError(_trial_path(trial), f"POS pseudo-label failed: {err}") from None
+        grp.create_dataset("pos_ppg_filtered", data=filtered[:length].astype(np.float32))
+        grp.create_dataset("pos_ppg_raw", data=env[:length].astype(np.float32))
+        grp.create_dataset("pos_ppg", data=_tail(diff_normalise(env), length))
+    if trial.au is not None:
+        au = np.asarray(trial.au)[start:stop][:length]
+        # occurrence: 1 active; every other coded value is inactive (as the authors); -1 uncoded
+        au = np.where(au == 1, 1, np.where(au < 0, -1, 0)).astype(np.int8)
+        dset = grp.create_dataset("au", data=au)
+        dset.attrs["au_names"] = list(trial.au_names)
+    return sorted(grp.keys())
+
+
+def pseudo_ppg(
+    rgb: np.ndarray, fps: float, reference_pulse: np.ndarray, settings: Settings
+) -> tuple[np.ndarray, np.ndarray]:
+    """POS pseudo-PPG (band-passed, envelope-normalised) of the face-mean RGB trace."""
+    from pipeline.signals.pseudo_label import pos_pseudo_label
+
+    kwargs = dict(settings.pseudo_label)
+    if "limits_hz" in kwargs:
+        kwargs["limits_hz"] = tuple(kwargs["limits_hz"])
+    filtered, env = pos_pseudo_label(
+        rgb, fps, np.asarray(reference_pulse, dtype=np.float64), **kwargs
+    )
+    return np.asarray(filtered, dtype=np.float64), np.asarray(env, dtype=np.float64)
+
+
+def _write_attrs(
+    h5: h5py.File,
+    trial: TrialData,
+    settings: Settings,
+    start: int,
+    stop: int,
+    length: int,
+    key: str,
+    prov: dict | None,
+) -> None:
+    import json
+
+    ref = trial.ref
+    attrs = h5.attrs
+    attrs["format_version"] = FORMAT_VERSION
+    attrs["dataset"] = ref.dataset
+    attrs["subject"] = ref.subject
+    attrs["task"] = ref.task
+    attrs["trial_id"] = ref.trial_id
+    attrs["fps"] = float(trial.fps)
+    attrs["n_frames"] = int(length)
+    attrs["video_n_frames"] = int(trial.n_frames)
+    attrs["segment"] = np.array([start, stop], dtype=np.int64)
+    attrs["pulse_kind"] = trial.pulse_kind or ""
+    rng = trial.au_range
+    attrs["au_range"] = np.array(rng if rng is not None else [-1, -1], dtype=np.int64)
+    attrs["cache_key"] = key
+    attrs["chunk_length"] = int(settings.chunk_length)
+    attrs["crop_anchor"] = settings.crop_anchor
+    attrs["diff_tail"] = settings.diff_tail
+    attrs["settings"] = json.dumps(asdict(settings), sort_keys=True)
+    attrs["provenance"] = json.dumps(prov or {}, sort_keys=True, default=str)
+
+
+# ---------------------------------------------------------------------------------------------
+# dataset level
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """The manifest's trials with status ok (raises InputError on a bad manifest)."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype={"trial_id": str, "subject": str, "task": str})
+    except FileNotFoundError:
+        raise InputError(path, "manifest not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        raise InputError(path, "manifest is not a readable CSV") from None
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(path, f"manifest lacks columns {', '.join(missing)}")
+    return table[table["status"] == "ok"].reset_index(drop=True)
+
+
+def preprocess_trials(
+    dataset: str,
+    trials: Iterable[TrialData | "LazyTrial"],
+    out: str | Path,
+    settings: Settings,
+    info: dict[str, Any] | None = None,
+    total: int | None = None,
+    progress: bool = True,
+    block_frames: int = DEFAULT_BLOCK_FRAMES,
+    code: str | None = None,
+) -> Path:
+    """Write the keyed cache of ``trials`` under ``out`` atomically; return the key folder.
+
+    ``trials`` holds TrialData or lazy loaders (``LazyTrial``), so one trial is in memory at a
+    time. A trial that raises InputError (unreadable, too short, failed pseudo-label) is left
+    out and listed with its reason under ``excluded`` in cache_info.json; other errors abort
+    and leave no out folder.
+    """
+    out = Path(out)
+    key = cache_key(dataset, settings, code)
+    prov = provenance(
+        {"dataset": dataset, "settings": asdict(settings)}, (info or {}).get("data_paths", ())
+    )
+    rows: list[dict[str, Any]] = []
+    excluded: list[dict[str, str]] = []
+    with atomic_path(out, is_dir=True) as tmp:
+        keydir = tmp / key
+        keydir.mkdir()
+        bar = tqdm(trials, total=total, desc=f"preprocess {dataset}", unit="trial",
+                   disable=not progress, file=sys.stderr)
+        for item in bar:
+            trial_id = item.ref.trial_id if isinstance(item, TrialData) else item.trial_id
+            try:
+                trial = item if isinstance(item, TrialData) else item()
+                file = keydir / f"{trial_id}.h5"
+                rows.append(preprocess_trial(trial, file, settings, key, prov, block_frames))
+            except InputError as err:  # one bad trial is recorded, not fatal for the dataset
+                excluded.append({"trial_id": trial_id, "reason": str(err)})
+                print(f"preprocess {dataset}: excluded {err}", file=sys.stderr)
+        if not rows:
+            raise InputError(out, f"no trial could be preprocessed ({len(excluded)} excluded)")
+        pd.DataFrame(rows, columns=list(INDEX_COLUMNS)).to_csv(keydir / "index.csv", index=False)
+        write_json(
+            keydir / "cache_info.json",
+            {
+                "key": key,
+                "dataset": dataset,
+                "format_version": FORMAT_VERSION,
+                "code_version": code if code is not None else code_version(dataset),
+                "settings": asdict(settings),
+                "n_trials": len(rows),
+                "excluded": excluded,
+                "provenance": prov,
+                **{k: v for k, v in (info or {}).items() if k != "data_paths"},
+            },
+        )
+    return out / key
+
+
+@dataclass(frozen=True)
+class LazyTrial:
+    """A trial loaded only when called (``layout.load_trial(ref)``)."""
+
+    trial_id: str
+    load: Callable[[], TrialData]
+
+    def __call__(self) -> TrialData:
+        return self.load()
+
+
+def preprocess_dataset(
+    dataset: str,
+    raw: str | Path,
+    manifest: str | Path,
+    out: str | Path,
+    settings: Settings,
+    progress: bool = True,
+) -> Path:
+    """Preprocess every ok trial of ``manifest`` read from ``raw`` with the dataset's layout."""
+    from pipeline.datasets import get_layout
+
+    raw, manifest = Path(raw), Path(manifest)
+    table = read_manifest(manifest)
+    layout = get_layout(dataset)
+    refs = {ref.trial_id: ref for ref in layout.list_trials(raw)}
+    wanted = list(table["trial_id"])
+    absent = [t for t in wanted if t not in refs]
+    if absent:
+        raise InputError(raw, f"trial {absent[0]} of the manifest not found in the raw data")
+    trials = [LazyTrial(t, partial(layout.load_trial, refs[t])) for t in wanted]
+    info = {
+        "raw": str(raw),
+        "manifest": str(manifest),
+        "data_paths": [manifest],
+    }
+    return preprocess_trials(dataset, trials, out, settings, info, total=len(wanted),
+                             progress=progress)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline preprocess", description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--raw", required=True, type=Path)
+    parser.add_argument("--manifest", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    settings = settings_from_params(params, args.dataset)
+    keydir = preprocess_dataset(
+        args.dataset, args.raw, args.manifest, args.out, settings, progress=not args.no_progress
+    )
+    print(f"preprocess {args.dataset}: cache written to {keydir}")

@@ -3,10 +3,13 @@ rates, diff-normalisation and the POS pseudo-label."""
 
 from __future__ import annotations
 
+import jsonschema
 import numpy as np
 import pytest
+import yaml
 
-from pipeline.config import load_params
+from pipeline.config import REPO_ROOT as ROOT
+from pipeline.config import load_schema
 from pipeline.signals import (
     bandpass,
     bandpass_gain,
@@ -205,8 +208,37 @@ def test_windowed_rates_track_a_rate_change() -> None:
     assert overlapping.size == 7
 
 
+def _signals_sections() -> list[dict]:
+    """The ``signals`` section of params.yaml and of the tiny configuration, schema-checked."""
+    schema = load_schema()["properties"]["signals"]
+    sections = [yaml.safe_load((ROOT / "params.yaml").read_text())["signals"]]
+    tiny = yaml.safe_load((ROOT / "tests" / "tiny" / "signals.yaml").read_text())
+    sections.append(tiny.get("signals", tiny))
+    for section in sections:
+        jsonschema.Draft202012Validator(schema).validate(section)
+    return sections
+
+
+def test_params_defaults_are_the_papers() -> None:
+    for section in _signals_sections():
+        assert section["pulse"]["band_hz"] == [0.75, 2.5] and section["pulse"]["order"] == 2
+        assert section["resp"]["band_hz"] == [0.08, 0.5] and section["resp"]["order"] == 2
+        assert section["pseudo_label"]["halfband_bpm"] == 20.0
+        assert section["pseudo_label"]["limits_hz"] == [0.70, 3.0]
+        assert section["pos"]["window_s"] == 1.6 and section["eval_window"]["enabled"] is False
+
+
+def test_signals_schema_is_strict() -> None:
+    schema = load_schema()["properties"]["signals"]
+    section = _signals_sections()[0]
+    for bad in ({**section, "extra": 1}, {**section, "pulse": {**section["pulse"], "order": 0}},
+                {**section, "resp": {**section["resp"], "band_hz": [0.1]}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft202012Validator(schema).validate(bad)
+
+
 def test_rate_kwargs_from_params() -> None:
-    section = load_params()["signals"]
+    section = _signals_sections()[0]
     kw = rate_kwargs(section, "resp")
     assert kw["band"] == tuple(section["resp"]["band_hz"]) and kw["order"] == section["resp"]["order"]
     assert set(kw) == {"band", "order", "detrend_lambda", "zero_pad_factor"}

@@ -35,10 +35,11 @@ def pos(rgb: np.ndarray, fps: float, window_s: float = 1.6) -> np.ndarray:
     windows = sliding_window_view(c, win, axis=0)  # (K, 3, win), a view: no copy
     mean = windows.mean(axis=2, keepdims=True)
     cn = windows / np.where(np.abs(mean) < _EPS, _EPS, mean)
-    s = np.einsum("pc,kct->kpt", POS_PROJECTION, cn)  # (K, 2, win)
-    sd = s.std(axis=2)
-    alpha = sd[:, 0] / np.maximum(sd[:, 1], _EPS)
-    h = s[:, 0, :] + alpha[:, None] * s[:, 1, :]
+    # S = P . Cn written out (P has only 0 and +-1, +-2 entries): cheaper than a matmul.
+    s0 = cn[:, 1] - cn[:, 2]
+    s1 = cn[:, 1] + cn[:, 2] - 2.0 * cn[:, 0]
+    alpha = s0.std(axis=1) / np.maximum(s1.std(axis=1), _EPS)
+    h = s0 + alpha[:, None] * s1
     h -= h.mean(axis=1, keepdims=True)
     out = np.zeros(n)
     k = h.shape[0]

@@ -1,0 +1,200 @@
+"""Ingest: every bad input becomes a recorded exclusion with a clear reason, never a crash."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline import ingest as ing
+from pipeline.datasets import bp4d, disfa, pure, ubfc
+from pipeline.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+CFG = {"bp4d_tasks": ["T1", "T6", "T7", "T8"], "bp4d_published_exclusions": True,
+       "fps_tolerance": 0.5, "max_duration_mismatch_s": 1.0, "min_frames": 2, "verify_frames": True}
+N = 25  # frames per trial: 1 s at 25 fps
+
+
+def frames(n: int = N) -> list[np.ndarray]:
+    rng = np.random.default_rng(n)
+    return [rng.integers(0, 256, (16, 12, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def write_bp4d(root: Path, subject: str, task: str, n: int = N, n_phys: int | None = None,
+               au: bool = True, au_first: int = 1, **phys_override: np.ndarray) -> None:
+    n_phys = n * 40 if n_phys is None else n_phys
+    t = np.arange(n_phys) / 1000.0
+    phys = {"BP_mmHg": 100 + 10 * np.sin(2 * np.pi * t), "Resp_Volts": np.sin(0.5 * t)}
+    phys.update({k.replace("_", " ") if k == "Pulse_Rate_BPM" else k: v for k, v in phys_override.items()})
+    occ = np.zeros((n // 2, 34), int) if au else None
+    bp4d.write_trial(root, subject, task, iter(frames(n)), phys, au_occurrence=occ, au_first_frame=au_first)
+
+
+def run(dataset: str, root: Path, **cfg) -> dict[str, tuple[str, str]]:
+    table, _ = ing.ingest(dataset, root, {**CFG, **cfg})
+    return {r.trial_id: (r.status, r.reason) for r in table.itertuples()}
+
+
+def test_published_list_has_every_trial_once() -> None:
+    listed = ing.published_exclusions()
+    # the supplement (section D) lists 68 distinct trial ids
+    assert len(listed) == 68
+    assert {"F041T7", "M055T8", "F001T8", "M024T1"} <= set(listed)
+    assert set(listed.values()) == {"published exclusion list (supp. D)"}
+
+
+def test_bp4d_selection_and_checks(tmp_path: Path) -> None:
+    write_bp4d(tmp_path, "F002", "T1")                                  # ok
+    write_bp4d(tmp_path, "F002", "T2")                                  # task not AU-coded
+    write_bp4d(tmp_path, "F041", "T7")                                  # published list
+    write_bp4d(tmp_path, "F002", "T6", n=3 * N, n_phys=1000)            # physiology 1 s, video 3 s
+    write_bp4d(tmp_path, "F002", "T7", Resp_Volts=np.r_[np.zeros(500), np.nan, np.zeros(499)])
+    write_bp4d(tmp_path, "F002", "T8", au_first=N - 3)                  # AU frames past the video end
+    write_bp4d(tmp_path, "F003", "T1", au=False)                        # AU coding missing
+    write_bp4d(tmp_path, "F003", "T6")
+    (tmp_path / "Physiology" / "F003" / "T6" / "BP_mmHg.txt").unlink()  # physiology file missing
+    write_bp4d(tmp_path, "F003", "T7")
+    au = tmp_path / "AUCoding" / "AU_OCC" / "F003_T7.csv"
+    table = pd.read_csv(au)
+    table.iloc[:, :20].to_csv(au, index=False)                          # AU columns missing
+    (tmp_path / "Physiology" / "F003" / "T8").mkdir(parents=True)        # empty trial folder
+    got = run("bp4d", tmp_path)
+    assert got["F002T1"] == ("ok", "")
+    assert got["F002T2"] == ("excluded", "task not AU-coded (tasks used: T1,T6,T7,T8)")
+    assert got["F041T7"] == ("excluded", "published exclusion list (supp. D)")
+    assert got["F002T6"] == ("excluded", "label shorter than the video (pulse: 1.00 s < 3.00 s)")
+    assert got["F002T7"] == ("excluded", "non-finite label values (1 samples): Physiology/F002/T7/Resp_Volts.txt")
+    assert got["F002T8"] == ("excluded", "AU frame numbers 22..33 outside the video (1..25): AUCoding/AU_OCC/F002_T8.csv")
+    assert got["F003T1"] == ("excluded", "AU occurrence file missing (AUCoding/AU_OCC/F003_T1.csv)")
+    assert got["F003T6"] == ("excluded", "physiology file missing: Physiology/F003/T6/BP_mmHg.txt")
+    assert got["F003T7"] == ("excluded", "AU file has 20 columns, expected 35: AUCoding/AU_OCC/F003_T7.csv")
+    assert got["F003T8"] == ("excluded", "no frames for task T8: 2D+3D/F003.zip")
+    # the switches: all tasks kept and the published list off
+    got = run("bp4d", tmp_path, bp4d_tasks=["T1", "T2", "T7"], bp4d_published_exclusions=False)
+    assert got["F002T2"] == ("ok", "") and got["F041T7"] == ("ok", "")
+    assert got["F002T6"][1] == "task not AU-coded (tasks used: T1,T2,T7)"
+
+
+def test_bp4d_corrupt_jpeg(tmp_path: Path) -> None:
+    write_bp4d(tmp_path, "M002", "T1")
+    zpath = tmp_path / "2D+3D" / "M002.zip"
+    with zipfile.ZipFile(zpath) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for info, data in members:
+            zf.writestr(info, data[: len(data) // 2] if info.filename.endswith("0007.jpg") else data)
+    got = run("bp4d", tmp_path)
+    assert got["M002T1"] == ("excluded", "truncated JPEG (no end-of-image marker): 2D+3D/M002.zip:M002/T1/0007.jpg")
+    # without frame verification the trial passes ingest (the check is what catches it)
+    assert run("bp4d", tmp_path, verify_frames=False)["M002T1"] == ("ok", "")
+
+
+def test_bp4d_corrupt_zip(tmp_path: Path) -> None:
+    write_bp4d(tmp_path, "M002", "T1")
+    write_bp4d(tmp_path, "M003", "T1")
+    (tmp_path / "2D+3D" / "M003.zip").write_bytes(b"not a zip")
+    got = run("bp4d", tmp_path)
+    assert got["M002T1"] == ("ok", "")
+    assert got["M003T1"] == ("excluded", "corrupt zip archive: 2D+3D/M003.zip")
+
+
+def _ubfc(root: Path, subject: int, fps: float = 30.0, n: int = 30) -> None:
+    ts = np.arange(n) / fps
+    ubfc.write_trial(root, subject, iter(frames(n)), fps, np.sin(ts), np.full(n, 70.0), ts)
+
+
+def test_ubfc_truncated_video_and_fps(tmp_path: Path) -> None:
+    _ubfc(tmp_path, 1)
+    _ubfc(tmp_path, 2)
+    _ubfc(tmp_path, 3, fps=20.0)
+    _ubfc(tmp_path, 4)
+    video = tmp_path / "subject2" / "vid.avi"
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    gt = tmp_path / "subject4" / "ground_truth.txt"
+    gt.write_text("\n".join(gt.read_text().splitlines()[:2]) + "\n")
+    got = run("ubfc", tmp_path)
+    assert got["subject1"] == ("ok", "")
+    assert got["subject2"][0] == "excluded"
+    assert re.fullmatch(r"video truncated or corrupt: decoded 1?\d of 30 frames: subject2/vid.avi", got["subject2"][1])
+    assert got["subject3"] == ("excluded", "fps other than expected (20.000 vs 30)")
+    assert got["subject4"] == ("excluded", "expected 3 rows (PPG, HR, timestamps), found 2: subject4/ground_truth.txt")
+
+
+def _pure(root: Path, person: int, setup: int, n: int = 30, ppg_span: float = 1.0) -> None:
+    f_ns = 10**9 + np.arange(n) * 33_333_333
+    m = int(60 * n / 30 * ppg_span)
+    p_ns = 10**9 + np.arange(m) * 16_666_667
+    pure.write_trial(root, person, setup, iter(frames(n)), f_ns, np.cos(np.arange(m) / 9), p_ns)
+
+
+def test_pure_json_png_and_coverage(tmp_path: Path) -> None:
+    _pure(tmp_path, 1, 1)
+    _pure(tmp_path, 1, 2)
+    (tmp_path / "01-02" / "01-02.json").write_text('{"/FullPackage": [')
+    _pure(tmp_path, 2, 1)
+    png = sorted((tmp_path / "02-01" / "02-01").glob("*.png"))[3]
+    png.write_bytes(png.read_bytes()[:60])
+    _pure(tmp_path, 2, 2, n=60, ppg_span=0.4)                           # PPG stops early
+    (tmp_path / "03-01" / "03-01").mkdir(parents=True)                  # empty trial folder
+    got = run("pure", tmp_path)
+    assert got["01-01"] == ("ok", "")
+    assert got["01-02"] == ("excluded", "unparseable JSON: 01-02/01-02.json")
+    assert got["02-01"][0] == "excluded" and got["02-01"][1].startswith("corrupt image (cannot decode): 02-01/02-01/Image")
+    assert got["02-02"] == ("excluded", "label shorter than the video (pulse: 0.82 s < 2.00 s)")
+    assert got["03-01"] == ("excluded", "no frames (empty trial folder): 03-01/03-01")
+
+
+def test_disfa_missing_au_and_out_of_range(tmp_path: Path) -> None:
+    aus = (1, 2, 4, 6, 9, 12, 25, 26)
+    for sn in (1, 2, 3):
+        disfa.write_trial(tmp_path, sn, iter(frames(20)), 20.0, {k: np.ones(20, int) for k in aus})
+    (tmp_path / "ActionUnit_Labels" / "SN002" / "SN002_au25.txt").unlink()
+    (tmp_path / "ActionUnit_Labels" / "SN003" / "SN003_au4.txt").write_text("1,0\n21,2\n")
+    got = run("disfa", tmp_path)
+    assert got["SN001"] == ("ok", "")
+    assert got["SN002"] == ("excluded", "AU label file missing: ActionUnit_Labels/SN002/SN002_au25.txt")
+    assert got["SN003"] == ("excluded", "AU frame numbers 1..21 outside the video (1..20): ActionUnit_Labels/SN003/SN003_au4.txt")
+
+
+def test_missing_dataset_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="dataset folder missing"):
+        ing.ingest("ubfc", tmp_path / "nowhere", CFG)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no BP4D\\+ trials"):
+        ing.ingest("bp4d", tmp_path / "empty", CFG)
+
+
+def test_cli_writes_manifest_and_sidecar(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    write_bp4d(raw, "F002", "T1")
+    write_bp4d(raw, "F002", "T3")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["ingest"] = CFG
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "interim" / "bp4d" / "manifest.csv"
+    cmd = [sys.executable, "-m", "pipeline", "ingest", "--dataset", "bp4d", "--params",
+           str(tmp_path / "params.yaml"), "--raw", str(raw), "--out", str(out)]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    table = ing.read_manifest(out)
+    assert list(table.columns) == ing.MANIFEST_COLUMNS
+    row = table.set_index("trial_id").loc["F002T1"]
+    assert (row.n_frames, row.fps, row.duration_s, row.pulse_len, row.resp_len) == (25, 25.0, 1.0, 1000, 1000)
+    assert (row.au_start, row.au_stop, row.au_len, row.status, row.reason) == (0, 12, 12, "ok", "")
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["counts"]["by_reason"] == {"task not AU-coded": 1}
+    assert meta["counts"]["ok"] == 1 and "git_commit" in meta["provenance"]
+    # a missing raw folder: exit 1 with one line naming it, no traceback
+    res = subprocess.run(cmd[:-4] + ["--raw", str(tmp_path / "none"), "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [f"error: {tmp_path / 'none'}: dataset folder missing"]

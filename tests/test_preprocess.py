@@ -434,3 +434,55 @@ def test_peak_memory_does_not_grow_with_length(tmp_path: Path) -> None:
     assert long - short < 20 * frame_bytes, (short, long)
     with h5py.File(tmp_path / "400.h5") as h5:
         assert h5["big"].shape == (399, 48, 48, 3)
+
+
+# --- the stage through a real layout and the CLI ---------------------------------------------
+
+
+def test_cli_on_bp4d_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+    import yaml
+
+    from pipeline.datasets import bp4d
+    from pipeline.preprocess import main
+    from tests.tiny_config import tiny_params
+
+    raw = tmp_path / "raw" / "bp4d"
+    n, hz = 150, 1000
+    t = np.arange(n * hz // int(FPS)) / hz
+    physiology = {
+        "BP_mmHg": 80 + 20 * np.sin(2 * np.pi * 1.2 * t),
+        "Resp_Volts": np.sin(2 * np.pi * 0.3 * t),
+        "Pulse Rate_BPM": np.full(t.size, 72.0),
+        "Respiration Rate_BPM": np.full(t.size, 18.0),
+    }
+    occ = np.zeros((100, len(bp4d.AU_COLUMNS)), np.int64)
+    occ[::3, bp4d.AU_COLUMNS.index(12)] = 1
+    for subject, task in (("F001", "T1"), ("M001", "T6")):
+        frames = list(frame_source(n, 40, 30, seed=len(subject + task))())
+        bp4d.write_trial(raw, subject, task, frames, physiology, occ, au_first_frame=21)
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame({"dataset": "bp4d", "trial_id": ["F001T1", "M001T6"], "subject": ["F001", "M001"],
+                  "task": ["T1", "T6"], "status": ["ok", "excluded"]}).to_csv(manifest, index=False)
+    params = tiny_params()
+    params["preprocess"].update(big_size=16, small_size=4)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    # only this stage's sections matter here (load_params validates the whole file)
+    monkeypatch.setattr("pipeline.preprocess.load_params", lambda path: yaml.safe_load(Path(path).read_text()))
+    out = tmp_path / "cache" / "bp4d"
+    main(["--dataset", "bp4d", "--params", str(tmp_path / "params.yaml"), "--raw", str(raw),
+          "--manifest", str(manifest), "--out", str(out), "--no-progress"])
+    index = open_cache(out)
+    assert index.trial_ids == ["F001T1"]  # the excluded trial is not cached
+    assert index.row("F001T1")["n_frames"] == 99 and index.row("F001T1")["n_chunks"] == 33
+    with index.open("F001T1") as tc:
+        assert tc.attrs["segment"] == [20, 120] and tc.frame_index[0] == 20
+        assert tc.au_names == list(bp4d.AU_NAMES)
+        col = list(bp4d.AU_NAMES).index("AU12")
+        np.testing.assert_array_equal(tc.labels["au"][:, col], (np.arange(99) % 3 == 0).astype(np.int8))
+        assert {"pulse", "pulse_raw", "resp", "pos_ppg", "pos_ppg_raw", "hr_bpm"} <= set(tc.labels)
+    with pytest.raises(InputError, match="not found in the raw data"):
+        pd.DataFrame({"trial_id": ["F009T1"], "subject": ["F009"], "task": ["T1"],
+                      "status": ["ok"]}).to_csv(manifest, index=False)
+        main(["--dataset", "bp4d", "--params", str(tmp_path / "params.yaml"), "--raw", str(raw),
+              "--manifest", str(manifest), "--out", str(out), "--no-progress"])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 import yaml
 
 from pipeline import ingest as ing
+from pipeline.__main__ import main as cli
 from pipeline.datasets import bp4d, disfa, pure, ubfc
 from pipeline.errors import InputError
 
@@ -173,7 +172,7 @@ def test_missing_dataset_is_one_line(tmp_path: Path) -> None:
         ing.ingest("bp4d", tmp_path / "empty", CFG)
 
 
-def test_cli_writes_manifest_and_sidecar(tmp_path: Path) -> None:
+def test_cli_writes_manifest_and_sidecar(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     raw = tmp_path / "raw"
     write_bp4d(raw, "F002", "T1")
     write_bp4d(raw, "F002", "T3")
@@ -181,10 +180,8 @@ def test_cli_writes_manifest_and_sidecar(tmp_path: Path) -> None:
     params["ingest"] = CFG
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "interim" / "bp4d" / "manifest.csv"
-    cmd = [sys.executable, "-m", "pipeline", "ingest", "--dataset", "bp4d", "--params",
-           str(tmp_path / "params.yaml"), "--raw", str(raw), "--out", str(out)]
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    argv = ["ingest", "--dataset", "bp4d", "--params", str(tmp_path / "params.yaml")]
+    assert cli(argv + ["--raw", str(raw), "--out", str(out)]) == 0
     table = ing.read_manifest(out)
     assert list(table.columns) == ing.MANIFEST_COLUMNS
     row = table.set_index("trial_id").loc["F002T1"]
@@ -194,7 +191,7 @@ def test_cli_writes_manifest_and_sidecar(tmp_path: Path) -> None:
     assert meta["counts"]["by_reason"] == {"task not AU-coded": 1}
     assert meta["counts"]["ok"] == 1 and "git_commit" in meta["provenance"]
     # a missing raw folder: exit 1 with one line naming it, no traceback
-    res = subprocess.run(cmd[:-4] + ["--raw", str(tmp_path / "none"), "--out", str(out)],
-                         cwd=ROOT, capture_output=True, text=True)
-    assert res.returncode == 1
-    assert res.stderr.strip().splitlines() == [f"error: {tmp_path / 'none'}: dataset folder missing"]
+    capsys.readouterr()
+    assert cli(argv + ["--raw", str(tmp_path / "none"), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"error: {tmp_path / 'none'}: dataset folder missing"]

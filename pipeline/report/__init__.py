@@ -1,0 +1,1 @@
+"""The HTML report: tables and figures comparing this run's numbers with the published ones."""

@@ -1,0 +1,208 @@
+"""The report stage on small hand-made inputs: numbers beside the published ones, self-contained HTML."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS
+from pipeline.config import validate_params
+from pipeline.report import build
+from pipeline.report.tables import AUDIT_COLUMNS
+from tests.test_unsupervised import FPS, _bp_wave, _trace, _write_trial
+
+REPO = Path(__file__).resolve().parent.parent
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+# reproduced numbers of the hand-made stage outputs (published: UBFC POS 2.79/4.69/3.25/0.97,
+# UBFC CHROM 3.13/5.11/3.68/0.97, BP4D+ POS 10.40/19.53/9.73/0.41)
+UBFC = {"POS": {"hr_mae": 3.21, "hr_rmse": 4.00, "hr_mape": 3.5, "hr_pearson": 0.9, "n_trials": 4},
+        "CHROM": {"hr_mae": 3.13, "hr_rmse": 6.11, "hr_mape": 2.68, "hr_pearson": None, "n_trials": 4}}
+BP4D = {"POS": {"hr_mae": 12.5, "hr_rmse": 19.0, "hr_mape": 9.73, "hr_pearson": 0.5, "n_trials": 3},
+        "CHROM": {"hr_mae": 5.0, "hr_rmse": 13.0, "hr_mape": 5.0, "hr_pearson": 0.7, "n_trials": 3}}
+
+
+def _manifest(path: Path, dataset: str, trials: list[tuple[str, str, str, str]]) -> Path:
+    rows = [{"dataset": dataset, "trial_id": t, "subject": s, "task": "T1", "n_frames": 600, "fps": 30.0,
+             "duration_s": 20.0, "pulse_len": 600, "resp_len": "", "au_len": "", "au_start": "",
+             "au_stop": "", "status": st, "reason": why} for t, s, st, why in trials]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _unsup(folder: Path, dataset: str, metrics: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for method, m in metrics.items():
+        for i in range(m["n_trials"]):
+            rows.append({"dataset": dataset, "trial_id": f"s{i}_T1", "subject": f"s{i}", "task": "T1",
+                         "fold": f"fold{i % 2 + 1}", "method": method, "window_start_s": 0.0,
+                         "window_end_s": 20.0, "hr_pred": 70.0 + i, "hr_true": 72.0 + 2 * i,
+                         "abs_err": 2.0 + i, "status": "ok", "reason": ""})
+    rows.append({"dataset": dataset, "trial_id": "s9_T1", "subject": "s9", "task": "T1", "fold": "fold1",
+                 "method": "POS", "status": "excluded", "reason": "POS: POS needs at least one window of 48 frames, got 40"})
+    pd.DataFrame(rows).to_csv(folder / "predictions.csv", index=False)
+    per_fold = {"fold1": {k: dict(v, n_excluded_trials=0) for k, v in metrics.items()}}
+    (folder / "metrics.json").write_text(json.dumps({
+        **{k: dict(v, n_excluded_trials=0) for k, v in metrics.items()}, "per_fold": per_fold,
+        "dataset": dataset, "hr_mode": "trial", "methods": list(metrics), "cache_key": "k1",
+        "trials_outside_test_folds": [], "provenance": {"git_commit": "abc"}}))
+    return folder
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path) -> build.ReportInputs:
+    m_ubfc = _manifest(tmp_path / "interim/ubfc/manifest.csv", "ubfc", [
+        ("subject1", "subject1", "ok", ""), ("subject2", "subject2", "ok", ""),
+        ("subject3", "subject3", "excluded", "label shorter than the video")])
+    m_bp4d = _manifest(tmp_path / "interim/bp4d/manifest.csv", "bp4d", [
+        ("F001T1", "F001", "ok", ""), ("F001T8", "F001", "excluded", "published exclusion list (supp. D)")])
+    splits = []
+    for ds, folds, unlisted in [("ubfc", [["subject1"], ["subject2"]], []),
+                                ("bp4d", [["F001"], ["M001"]], ["F006"])]:
+        p = tmp_path / f"interim/{ds}/splits.json"
+        p.write_text(json.dumps({"dataset": ds, "source": "test", "policy": "exclude",
+                                 "folds": [{"name": f"fold{i + 1}", "test": t, "train": []} for i, t in enumerate(folds)],
+                                 "unlisted_subjects": unlisted, "excluded_subjects": {"F006": "in no published split"} if unlisted else {}}))
+        splits.append(p)
+    key = tmp_path / "cache/ubfc/k1"
+    key.mkdir(parents=True)
+    rows = [_write_trial(key, "subject1", "subject1", _trace(1.2, 600, 1), _bp_wave(1.2, 600))]
+    with __import__("h5py").File(key / "subject1.h5", "a") as h5:
+        h5.create_dataset("labels/pos_ppg_raw", data=np.sin(2 * np.pi * 1.2 * np.arange(600) / FPS))
+    pd.DataFrame(rows, columns=list(INDEX_COLUMNS)).to_csv(key / "index.csv", index=False)
+    (key / "cache_info.json").write_text(json.dumps({"key": "k1", "dataset": "ubfc", "format_version": FORMAT_VERSION}))
+    audit = tmp_path / "compute/audit.csv"
+    audit.parent.mkdir(parents=True)
+    pd.DataFrame([{"variant": "bigsmall", "params": 2142478, "published_params": 2140000,
+                   "params_rel_diff": 0.00116, "mflops_per_frame": 155.384, "published_mflops": 154.01,
+                   "mflops_rel_diff": 0.00892, "source": "paper Table 1", "note": "flopth convention"}],
+                 columns=AUDIT_COLUMNS).to_csv(audit, index=False)
+    return build.ReportInputs(
+        manifests=[m_ubfc, m_bp4d], splits=splits,
+        unsupervised=[_unsup(tmp_path / "unsup/ubfc", "ubfc", UBFC), _unsup(tmp_path / "unsup/bp4d", "bp4d", BP4D)],
+        audit=audit, caches=[tmp_path / "cache/ubfc"])
+
+
+def _params(**report_overrides) -> dict:
+    p = copy.deepcopy(PARAMS)
+    p["datasets"] = ["bp4d", "ubfc"]
+    p["synth"]["datasets"] = ["bp4d", "ubfc"]
+    p["unsupervised"]["datasets"] = ["bp4d", "ubfc"]
+    p["report"].update(report_overrides)
+    return validate_params(p)
+
+
+def _row(html: str, first_cell: str, section: str) -> list[str]:
+    """Cells of the first table row starting with ``first_cell`` after the heading ``section``."""
+    start = html.index(section)
+    row = re.search(rf"<tr>\s*<td>{re.escape(first_cell)}</td>(.*?)</tr>", html[start:], re.S)
+    assert row, (first_cell, section)
+    return [first_cell] + re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+
+
+def test_report_numbers_beside_published(inputs, tmp_path):
+    out = tmp_path / "reports"
+    metrics = build.build_report(_params(), inputs, out)
+    html = (out / "index.html").read_text()
+    # UBFC: ours, paper, diff for MAE, RMSE, MAPE, r
+    assert _row(html, "POS", "UBFC-rPPG (trial rates)") == [
+        "POS", "4", "3.21", "2.79", "+0.42", "4.00", "4.69", "-0.69", "3.50", "3.25", "+0.25", "0.90", "0.97", "-0.07"]
+    assert _row(html, "CHROM", "UBFC-rPPG (trial rates)")[2:5] == ["3.13", "3.13", "+0.00"]
+    assert _row(html, "CHROM", "UBFC-rPPG (trial rates)")[11:14] == ["–", "0.97", "–"]  # r undefined
+    assert _row(html, "POS", "BP4D+ (trial rates)")[2:5] == ["12.50", "10.40", "+2.10"]
+    assert "paper, Section 5.4, Table 2" in html and "Table 3" in html
+    assert metrics["unsupervised"]["ubfc"]["POS"]["hr_mae_published"] == 2.79
+    assert metrics["unsupervised"]["ubfc"]["POS"]["hr_mae_diff"] == pytest.approx(0.42)
+    assert metrics["unsupervised"]["bp4d"]["CHROM"]["hr_rmse_published"] == 13.28
+    assert metrics["unsupervised"]["ubfc"]["CHROM"]["hr_pearson"] is None
+    assert metrics["datasets"]["ubfc"] == {"trials": 3, "trials_ok": 2, "trials_excluded": 1}
+    assert metrics["absent_inputs"] == 0
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["unsupervised"] == metrics["unsupervised"]
+    # dataset summary, exclusions with reasons, subjects outside the published splits
+    assert "label shorter than the video" in html and "published exclusion list (supp. D)" in html
+    assert "(in no published split)" in html and "F006" in html
+    # compute audit rendered
+    assert _row(html, "bigsmall", "3. Compute audit")[1:3] == ["2142478", "2140000"]
+    # honest statement about the data
+    assert "not expected to equal the published numbers" in html
+
+
+def test_self_contained_with_embedded_figures(inputs, tmp_path):
+    out = tmp_path / "reports"
+    build.build_report(_params(), inputs, out)
+    html = (out / "index.html").read_text()
+    assert not re.search(r"https?://|<script|<link|@import", html)
+    srcs = re.findall(r'src="([^"]*)"', html)
+    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)  # 2 scatters + waveform
+    for s in srcs:
+        assert base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert pngs == ["hr_scatter_bp4d.png", "hr_scatter_ubfc.png", "waveform_ubfc.png"]
+    caption = (out / "figures" / "waveform_ubfc.txt").read_text()
+    assert "subject1" in caption and "k1" in caption and "pos_ppg_raw" in caption
+    assert "predictions.csv" in (out / "figures" / "hr_scatter_ubfc.txt").read_text()
+    tables = sorted(p.name for p in (out / "tables").iterdir())
+    for name in ["datasets", "exclusions", "splits", "unsupervised_ubfc", "unsupervised_bp4d",
+                 "unsupervised_vs_published", "compute_audit", "deviations"]:
+        assert f"{name}.csv" in tables and f"{name}.md" in tables
+    md = (out / "tables" / "unsupervised_ubfc.md").read_text()
+    assert "| POS | 4 | 3.21 | 2.79 | +0.42 |" in md
+    long = pd.read_csv(out / "tables" / "unsupervised_vs_published.csv")
+    r = long[(long.dataset == "ubfc") & (long.method == "POS") & (long.metric == "hr_rmse")].iloc[0]
+    assert (r.reproduced, r.published) == (4.0, 4.69) and r.difference == pytest.approx(-0.69)
+
+
+def test_absent_inputs_are_named(inputs, tmp_path):
+    out = tmp_path / "reports"
+    inputs.audit = tmp_path / "compute/missing.csv"
+    inputs.caches = []
+    metrics = build.build_report(_params(), inputs, out)
+    html = (out / "index.html").read_text()
+    assert "Absent inputs" in html
+    assert "compute audit" in html and "missing.csv does not exist" in html
+    assert "no input was given with --caches" in html
+    assert "No example waveform" in html
+    assert metrics["absent_inputs"] == 3  # audit, --caches, waveform
+
+
+def test_deviations_built_from_params(inputs, tmp_path):
+    params = _params()
+    params["preprocess"]["crop_anchor"] = "bottom"
+    params["report"]["deviations"].append(
+        {"key": "preprocess.no_such_key", "what": "a setting nobody defined", "paper": 1, "authors_code": None})
+    out = tmp_path / "reports"
+    metrics = build.build_report(params, inputs, out)
+    dev = pd.read_csv(out / "tables" / "deviations.csv").set_index("setting")
+    assert dev.loc["preprocess.crop_anchor", "follows"] == "authors' code"
+    assert bool(dev.loc["preprocess.crop_anchor", "deviates_from_paper"])
+    assert dev.loc["signals.pseudo_label.halfband_bpm", "follows"] == "paper"
+    assert dev.loc["preprocess.no_such_key", "this run"] == "(absent)"
+    html = (out / "index.html").read_text()
+    assert "vertical anchor of the square face crop (preprocess.crop_anchor): this run uses &#34;bottom&#34;" in html
+    assert "this run follows the paper (20); the authors&#39; code differs (48)" in html
+    assert "BP4D+: built-in semi-synthetic data" in html
+    expected = int(dev["deviates_from_paper"].sum())
+    assert metrics["deviations_from_paper"] == expected == 2
+
+
+def test_cli(inputs, tmp_path):
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(yaml.safe_dump(_params()))
+    out = tmp_path / "reports"
+    build.main(["--params", str(pfile), "--out", str(out),
+                "--manifests", *map(str, inputs.manifests), "--splits", *map(str, inputs.splits),
+                "--unsupervised", *map(str, inputs.unsupervised), "--audit", str(inputs.audit),
+                "--caches", *map(str, inputs.caches)])
+    assert (out / "index.html").is_file() and (out / "metrics.json").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers

@@ -1,0 +1,406 @@
+"""Stage ``generate``: write a semi-synthetic dataset in the real layout of BP4D+, UBFC-rPPG,
+PURE or DISFA, with its exact ground truth in a sidecar folder ``_truth/`` that readers ignore.
+
+Usage: ``python -m pipeline generate --dataset bp4d --params params.yaml --out data/raw/bp4d``
+
+Everything is deterministic given ``seed``: each subject and trial draws from its own
+``SeedSequence(seed, dataset, name)``, so the bytes of every file depend only on the params.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d, minimum_filter1d
+from tqdm import tqdm
+
+from pipeline.atomic import atomic_path, write_json
+from pipeline.config import load_params
+from pipeline.errors import InputError
+from pipeline.provenance import provenance
+from pipeline.synth import face, physio, render
+
+PHYSIO_HZ = 1000.0
+FPS = {"bp4d": 25.0, "ubfc": 30.0, "pure": 30.0, "disfa": 20.0}
+BP4D_AU_COLUMNS = [1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24,
+                   27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39]
+AU_CODED_TASKS = ("T1", "T6", "T7", "T8")
+# heart-rate rise per BP4D+ task (bpm): the cold pressor (T6) and startle (T3) raise it most
+TASK_RISE_BPM = {"T1": 5, "T2": 2, "T3": 9, "T4": 6, "T5": 8, "T6": 15, "T7": 8, "T8": 5, "T9": 4, "T10": 6}
+# PURE setups: 1 steady, 2 talking, 3 slow / 4 fast translation, 5 small / 6 medium rotation
+PURE_MOTION = {1: (1.0, 1.0, False), 2: (1.0, 1.0, True), 3: (3.0, 1.0, False), 4: (6.0, 1.0, False),
+               5: (1.0, 3.0, False), 6: (1.0, 6.0, False)}
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _rng(seed: int, dataset: str, name: str) -> np.random.Generator:
+    """Independent stream per (seed, dataset, subject or trial)."""
+    key = [seed, zlib.crc32(dataset.encode()), zlib.crc32(name.encode())]
+    return np.random.default_rng(np.random.SeedSequence(key))
+
+
+def _prevalence(cfg: dict) -> dict[int, float]:
+    return {int(k.removeprefix("AU")): float(v) for k, v in cfg.get("au_prevalence", {}).items()}
+
+
+@dataclass
+class Subject:
+    name: str
+    physio: physio.SubjectPhysiology
+    app: face.Appearance
+
+
+def make_subject(seed: int, dataset: str, name: str, face_width: float) -> Subject:
+    rng = _rng(seed, dataset, "subject:" + name)
+    return Subject(name, physio.draw_subject(rng), face.draw_appearance(rng, face_width))
+
+
+@dataclass
+class Trial:
+    """Everything known about one rendered trial (ground truth and render state)."""
+
+    trial_id: str
+    fps: float
+    n_frames: int
+    phys: physio.Physiology
+    frame_times: np.ndarray
+    aus: tuple[int, ...]
+    au_occ: np.ndarray
+    au_int: np.ndarray
+    geom: face.Geometry
+    nuisance: render.Nuisance
+    scene: render.Scene
+    pulse: np.ndarray  # facial pulse at frame times
+    pulse_amplitude: float
+    noise: tuple[float, float]
+    rng: np.random.Generator
+
+
+def simulate_trial(
+    subject: Subject,
+    trial_id: str,
+    n_frames: int,
+    fps: float,
+    cfg: dict,
+    preset: dict,
+    rng: np.random.Generator,
+    aus: tuple[int, ...],
+    task_rise_bpm: float = 0.0,
+    translation_gain: float = 1.0,
+    rotation_gain: float = 1.0,
+    talking: bool = False,
+) -> Trial:
+    """Physiology, AU dynamics, head motion and lighting of one trial (no pixels yet)."""
+    duration = n_frames / fps
+    phys = physio.simulate(duration, PHYSIO_HZ, subject.physio, rng, task_rise_bpm, preset["breath_irregularity"])
+    times = np.arange(n_frames) / fps
+    prev = _prevalence(cfg)
+    occ, inten = face.au_dynamics(n_frames, fps, aus, prev, rng, mean_event_s=cfg.get("au_event_s", 2.0))
+    intensity = {a: inten[:, j] for j, a in enumerate(aus)}
+    if talking:  # speech opens and closes the lips and jaw at syllable rate (not labelled)
+        syll = np.clip(render.smooth_noise(n_frames, fps, 0.08, rng), 0, None)
+        intensity[25] = np.maximum(intensity.get(25, 0), 2.5 * syll)
+        intensity[26] = np.maximum(intensity.get(26, 0), 1.0 * syll)
+    geom = face.geometry(subject.app, intensity, face.blinks(n_frames, fps, rng))
+    width, height = cfg["frame_size"]
+    vol = physio.resample(phys.resp.volume, PHYSIO_HZ, times)
+    nz = render.draw_nuisance(n_frames, fps, (height, width), subject.app, cfg["face_centre_y"], vol, preset, rng,
+                              translation_gain, rotation_gain)
+    return Trial(
+        trial_id=trial_id, fps=fps, n_frames=n_frames, phys=phys, frame_times=times, aus=aus,
+        au_occ=occ, au_int=inten, geom=geom, nuisance=nz,
+        scene=render.make_scene((height, width), subject.app),
+        pulse=physio.resample(phys.ppg, PHYSIO_HZ, times),
+        pulse_amplitude=float(preset["pulse_amplitude"]) * float(rng.uniform(0.8, 1.2)),
+        noise=(float(preset["read_noise"]), float(preset["shot_noise"])),
+        rng=rng,
+    )
+
+
+def frames(trial: Trial, progress: tqdm | None = None) -> Iterator[np.ndarray]:
+    """Render the trial's frames one by one (streamed into the layout writers)."""
+    for t in range(trial.n_frames):
+        yield render.render_frame(trial.scene, trial.geom, t, trial.nuisance, float(trial.pulse[t]),
+                                  trial.pulse_amplitude, trial.noise, trial.rng)
+        if progress is not None:
+            progress.update(1)
+
+
+def truth_arrays(trial: Trial) -> dict[str, np.ndarray]:
+    """Exact rendered ground truth per frame: landmarks, boxes, signals, AUs, pose, light."""
+    lm = render.landmarks_pixels(trial.geom, trial.nuisance)
+    ph, t = trial.phys, trial.frame_times
+    nz = trial.nuisance
+    return {
+        "frame_times_s": t,
+        "landmarks": lm.astype(np.float32),
+        "face_boxes": render.face_boxes(lm, nz).astype(np.float32),
+        "pulse": trial.pulse,
+        "bp_mmhg": physio.resample(ph.bp_mmhg, PHYSIO_HZ, t),
+        "resp": physio.resample(ph.resp.volume, PHYSIO_HZ, t),
+        "hr_bpm": physio.resample(ph.hr_bpm, PHYSIO_HZ, t),
+        "rr_bpm": physio.resample(ph.resp.rate_bpm, PHYSIO_HZ, t),
+        "au_ids": np.asarray(trial.aus, np.int64),
+        "au_occurrence": trial.au_occ.astype(np.int8),
+        "au_intensity": trial.au_int.astype(np.float32),
+        "head_pose": np.stack([nz.cx, nz.cy, nz.scale, nz.roll, nz.yaw], 1),
+        "shoulder_dy": nz.shoulder_dy,
+        "illumination": nz.illum,
+        "pulse_amplitude": np.float64(trial.pulse_amplitude),
+    }
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An .npz readable by ``np.load`` whose bytes depend only on the arrays (fixed zip dates)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+def trial_summary(trial: Trial, subject: str, task: str) -> dict:
+    rates = trial.au_occ.mean(0) if trial.n_frames else np.zeros(len(trial.aus))
+    return {
+        "subject": subject,
+        "task": task,
+        "n_frames": trial.n_frames,
+        "fps": trial.fps,
+        "mean_hr_bpm": round(trial.phys.mean_hr_bpm, 4),
+        "mean_rr_bpm": round(trial.phys.resp.mean_rate_bpm, 4),
+        "au_rates": {f"AU{a:02d}": round(float(r), 4) for a, r in zip(trial.aus, rates)},
+    }
+
+
+# ------------------------------------------------------------------------------------ datasets
+
+
+def _bp4d_physiology(trial: Trial, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The eight BP4D+ physiology channels at 1 kHz, as the monitors would record them."""
+    ph = trial.phys
+    n = len(ph.bp_mmhg)
+    beat = int(PHYSIO_HZ * 60.0 / max(ph.mean_hr_bpm, 40.0))
+    bp = ph.bp_mmhg
+    eda = 2.0 + 6.0 * rng.random() + 0.8 * render.smooth_noise(n // 100 + 1, 10.0, 8.0, rng)
+    return {
+        "BP_mmHg": np.round(bp, 4),
+        "Resp_Volts": np.round(0.4 + 0.9 * ph.resp.volume + 0.003 * rng.standard_normal(n), 5),
+        "Pulse Rate_BPM": np.round(ph.hr_bpm, 2),
+        "Respiration Rate_BPM": np.round(ph.resp.rate_bpm, 2),
+        "LA Mean BP_mmHg": np.round(gaussian_filter1d(bp, beat, mode="nearest"), 3),
+        "LA Systolic BP_mmHg": np.round(maximum_filter1d(bp, 2 * beat, mode="nearest"), 3),
+        "BP Dia_mmHg": np.round(minimum_filter1d(bp, 2 * beat, mode="nearest"), 3),
+        "EDA_microsiemens": np.round(np.repeat(np.clip(eda, 0.5, None), 100)[:n], 4),
+    }
+
+
+def _apply_defect(root: Path, subject: str, task: str, kind: str, n_frames: int) -> None:
+    """Reproduce a published exclusion reason on an already written trial."""
+    pdir = root / "Physiology" / subject / task
+    if kind == "au_length_mismatch":  # AU coding runs past the last video frame
+        apath = root / "AUCoding" / "AU_OCC" / f"{subject}_{task}.csv"
+        lines = apath.read_text().splitlines()
+        last = lines[-1].split(",")
+        extra = [",".join([str(int(last[0]) + k)] + last[1:]) for k in range(1, 26)]
+        apath.write_text("\n".join(lines + extra) + "\n")
+    elif kind == "missing_physiology":  # the BP wave file is absent
+        (pdir / "BP_mmHg.txt").unlink()
+    elif kind == "nonfinite_physiology":  # a dropout of the respiration belt recorded as NaN
+        path = pdir / "Resp_Volts.txt"
+        lines = path.read_text().splitlines()
+        start = 1 + len(lines) // 3
+        for i in range(start, min(start + 2000, len(lines))):
+            lines[i] = "nan"
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        raise ValueError(f"unknown defect {kind!r}")
+
+
+def _gen_bp4d(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list[dict]:
+    from pipeline.datasets import bp4d
+
+    summaries = []
+    fps = FPS["bp4d"]
+    missing = set(cfg.get("missing_trials", []))
+    for name in cfg["subjects"]:
+        subject = make_subject(seed, "bp4d", name, cfg["face_width"])
+        for k in range(1, 11):
+            task = f"T{k}"
+            tid = f"{name}{task}"
+            if tid in missing:
+                continue
+            coded = task in AU_CODED_TASKS
+            n = cfg["au_task_frames"] if coded else cfg["other_task_frames"]
+            rng = _rng(seed, "bp4d", tid)
+            trial = simulate_trial(subject, tid, n, fps, cfg, preset, rng, face.BP4D_AUS, TASK_RISE_BPM[task])
+            occ = None
+            first = 1
+            if coded:
+                n_coded = min(cfg["au_coded_frames"], n)
+                first = 1 + (n - n_coded) // 2
+                occ = np.zeros((n_coded, len(BP4D_AU_COLUMNS)), np.int64)
+                for j, au in enumerate(trial.aus):
+                    occ[:, BP4D_AU_COLUMNS.index(au)] = trial.au_occ[first - 1 : first - 1 + n_coded, j]
+            bp4d.write_trial(root, name, task, frames(trial, bar), _bp4d_physiology(trial, rng), occ, first,
+                             jpeg_quality=int(preset["jpeg_quality"]))
+            defect = cfg.get("defects", {}).get(tid)
+            if defect:
+                _apply_defect(root, name, task, defect, n)
+            truth = truth_arrays(trial)
+            truth["au_coded_range"] = np.array([first - 1, first - 1 + (len(occ) if occ is not None else 0)])
+            write_npz(root / "_truth" / f"{tid}.npz", truth)
+            summary = trial_summary(trial, name, task)
+            summary["defect"] = defect
+            if coded:  # rates over the AU-coded segment only (what the labels cover)
+                seg = trial.au_occ[first - 1 : first - 1 + len(occ)]
+                summary["au_rates"] = {f"AU{a:02d}": round(float(r), 4) for a, r in zip(trial.aus, seg.mean(0))}
+            else:
+                summary["au_rates"] = {}
+            summaries.append({"trial_id": tid, **summary})
+    return summaries
+
+
+def _gen_ubfc(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list[dict]:
+    from pipeline.datasets import ubfc
+
+    fps = FPS["ubfc"]
+    n = int(round(cfg["duration_s"] * fps))
+    out = []
+    for sid in cfg["subjects"]:
+        name = f"subject{sid}"
+        subject = make_subject(seed, "ubfc", name, cfg["face_width"])
+        rng = _rng(seed, "ubfc", name)
+        # the math game of UBFC-rPPG raises heart rate during the recording
+        trial = simulate_trial(subject, name, n, fps, cfg, preset, rng, (), task_rise_bpm=rng.uniform(3, 10))
+        t = trial.frame_times
+        ppg = physio.resample(trial.phys.ppg, PHYSIO_HZ, t)
+        ppg = 2.0 + ppg + 0.01 * rng.standard_normal(n)  # oximeter units: positive, a little noisy
+        hr = np.round(physio.resample(trial.phys.hr_bpm, PHYSIO_HZ, t))
+        ubfc.write_trial(root, sid, frames(trial, bar), fps, ppg, hr, t)
+        write_npz(root / "_truth" / f"{name}.npz", truth_arrays(trial))
+        out.append({"trial_id": name, **trial_summary(trial, name, "")})
+    return out
+
+
+def _gen_pure(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list[dict]:
+    from pipeline.datasets import pure
+
+    fps = FPS["pure"]
+    n = int(round(cfg["duration_s"] * fps))
+    out = []
+    for person in cfg["persons"]:
+        subject = make_subject(seed, "pure", f"{person:02d}", cfg["face_width"])
+        for setup in cfg["setups"]:
+            name = f"{person:02d}-{setup:02d}"
+            rng = _rng(seed, "pure", name)
+            tg, rg, talking = PURE_MOTION[setup]
+            trial = simulate_trial(subject, name, n, fps, cfg, preset, rng, (), 0.0, tg, rg, talking)
+            t0_ns = 1_392_000_000_000_000_000 + int(rng.integers(0, 10**15))
+            # camera clock with small jitter; the pulse oximeter samples at 60 Hz on its own clock
+            jitter = rng.normal(0.0, 0.5e-3, n)
+            frame_ns = t0_ns + np.round((trial.frame_times + jitter) * 1e9).astype(np.int64)
+            frame_ns = np.maximum.accumulate(frame_ns)
+            ppg_t = np.arange(0.0, n / fps, 1.0 / 60.0) + rng.uniform(0.0, 1.0 / 60.0)
+            ppg_t = ppg_t[ppg_t < n / fps]
+            ppg = np.round(64 + 40 * physio.resample(trial.phys.ppg, PHYSIO_HZ, ppg_t)).astype(np.int64)
+            rate = np.round(physio.resample(trial.phys.hr_bpm, PHYSIO_HZ, ppg_t)).astype(np.int64)
+            pure.write_trial(root, person, setup, frames(trial, bar), frame_ns, ppg,
+                             t0_ns + np.round(ppg_t * 1e9).astype(np.int64), rate)
+            write_npz(root / "_truth" / f"{name}.npz", truth_arrays(trial))
+            out.append({"trial_id": name, **trial_summary(trial, f"{person:02d}", f"{setup:02d}")})
+    return out
+
+
+def _gen_disfa(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list[dict]:
+    from pipeline.datasets import disfa
+
+    fps = FPS["disfa"]
+    n = int(round(cfg["duration_s"] * fps))
+    out = []
+    for name in cfg["subjects"]:
+        sn = int(name.removeprefix("SN"))
+        subject = make_subject(seed, "disfa", name, cfg["face_width"])
+        rng = _rng(seed, "disfa", name)
+        trial = simulate_trial(subject, name, n, fps, cfg, preset, rng, face.DISFA_AUS)
+        # DISFA codes integer intensity 0-5; occurrence (>0) matches the rendered episodes
+        levels = np.where(trial.au_occ, np.clip(np.rint(trial.au_int), 1, 5), 0).astype(np.int64)
+        disfa.write_trial(root, sn, frames(trial, bar), fps, {a: levels[:, j] for j, a in enumerate(trial.aus)})
+        write_npz(root / "_truth" / f"{name}.npz", truth_arrays(trial))
+        out.append({"trial_id": name, **trial_summary(trial, name, "")})
+    return out
+
+
+GENERATORS = {"bp4d": _gen_bp4d, "ubfc": _gen_ubfc, "pure": _gen_pure, "disfa": _gen_disfa}
+
+
+def _total_frames(dataset: str, cfg: dict) -> int:
+    if dataset == "bp4d":
+        per = len(AU_CODED_TASKS) * cfg["au_task_frames"] + (10 - len(AU_CODED_TASKS)) * cfg["other_task_frames"]
+        return len(cfg["subjects"]) * per
+    n = int(round(cfg["duration_s"] * FPS[dataset]))
+    if dataset == "pure":
+        return n * len(cfg["persons"]) * len(cfg["setups"])
+    return n * len(cfg["subjects"])
+
+
+def generate(dataset: str, params: dict, out: Path) -> dict:
+    """Write the semi-synthetic ``dataset`` into ``out`` atomically; return the summary.
+
+    Inputs: params ``seed`` and section ``synth`` (difficulty preset, per-dataset sizes).
+    Outputs: the real layout under ``out`` plus ``out/_truth/<trial_id>.npz`` (per-frame
+    landmarks, face boxes, signals, AUs, pose), ``out/_truth/summary.json`` (per-trial true mean
+    HR/RR and AU rates, seed, params) and ``out/_truth/provenance.json``.
+    """
+    if dataset not in GENERATORS:
+        raise InputError(out, f"unknown dataset {dataset!r} (one of {sorted(GENERATORS)})")
+    synth = params["synth"]
+    cfg = synth[dataset]
+    preset = synth["presets"][synth["difficulty"]]
+    seed = int(params["seed"])
+    start = time.perf_counter()
+    with atomic_path(out, is_dir=True) as tmp:
+        with tqdm(total=_total_frames(dataset, cfg), desc=f"generate {dataset}", unit="frame",
+                  disable=os.environ.get("TQDM_DISABLE") == "1") as bar:
+            trials = GENERATORS[dataset](tmp, cfg, preset, seed, bar)
+        summary = {
+            "dataset": dataset,
+            "seed": seed,
+            "difficulty": synth["difficulty"],
+            "params": {"preset": preset, dataset: cfg},
+            "n_trials": len(trials),
+            "n_frames": int(sum(t["n_frames"] for t in trials)),
+            "trials": trials,
+        }
+        write_json(tmp / "_truth" / "summary.json", summary)
+        # provenance (time stamps, commit) kept apart so the data files stay byte-identical
+        write_json(tmp / "_truth" / "provenance.json", {
+            **provenance({"seed": seed, "synth": synth}, seed=seed),
+            "seconds": round(time.perf_counter() - start, 2),
+        })
+    return summary
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="python -m pipeline generate", description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", required=True, choices=sorted(GENERATORS))
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    summary = generate(args.dataset, params, args.out)
+    print(json.dumps({"dataset": args.dataset, "trials": summary["n_trials"], "frames": summary["n_frames"],
+                      "out": str(args.out)}))

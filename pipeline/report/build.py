@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path

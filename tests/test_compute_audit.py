@@ -1,0 +1,130 @@
+"""Compute audit: the FLOP convention on hand-countable layers, the BigSmall decomposition of the
+authors' code, and the stage's CSV/JSON against the published figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from pipeline import compute_audit
+from pipeline.errors import ConfigError, InputError
+from pipeline.models import build_model, count_params
+from pipeline.models.flops import count_flops
+from tests.tiny_config import tiny_params
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class _Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)  # with bias
+        self.conv_nb = nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.pool = nn.AvgPool2d(2)
+        self.fc = nn.Linear(4 * 3 * 3, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(x))
+        y = torch.tanh(self.conv_nb(y)) + y  # activations and sums are free
+        y = nn.functional.max_pool2d(y, 2, ceil_mode=True)  # functional pooling counts too
+        return self.fc(self.pool(y).flatten(1))
+
+
+def test_convention_on_hand_counted_layers() -> None:
+    fc = count_flops(_Toy(), (torch.zeros(2, 3, 12, 12),))
+    conv = 9 * 3 * 4 * 144 + 4 * 144  # MACs + bias adds per image
+    conv_nb = 9 * 4 * 4 * 144  # no bias, no adds
+    pools = 4 * 144 + 4 * 36  # max-pool inputs + avg-pool inputs
+    linear = 36 * 5  # in*out, bias free
+    assert fc.total == 2 * (conv + conv_nb + pools + linear)
+    assert fc.uncounted_ops == {}
+
+
+def test_bigsmall_matches_the_authors_decomposition() -> None:
+    # flopth on the authors' code, one 3-frame chunk: Big conv MACs 447,897,600 + bias adds
+    # 1,990,656 + pooling 1,078,272; Small per frame 3,068,928; three heads per frame 1,992,448
+    model = build_model("bigsmall")
+    fc = count_flops(model, (torch.zeros(3, 3, 144, 144), torch.zeros(3, 3, 9, 9)))
+    assert fc.by_operator["pool"] == 1_078_272
+    assert fc.by_operator["linear"] == 3 * 1_992_448
+    assert fc.by_operator["conv"] == 447_897_600 + 1_990_656 + 3 * 3_068_928
+    assert fc.total == 466_150_656  # = 155.384 M per output frame
+
+
+def test_flops_do_not_depend_on_weights_or_shift() -> None:
+    counts = {
+        name: count_flops(build_model(name, seed=s), (torch.zeros(3, 3, 144, 144), torch.zeros(3, 3, 9, 9))).total
+        for name, s in [("bigsmall", 0), ("bigsmall_tsm", 1), ("bigsmall_no_shift", 2)]
+    }
+    assert len(set(counts.values())) == 1
+
+
+def _params_file(tmp_path: Path, **compute: object) -> Path:
+    params = tiny_params()
+    params["compute"] = {**params["compute"], **compute}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_stage_writes_the_contract(tmp_path: Path) -> None:
+    variants = ["small_only", "big_only", "bigsmall", "bigsmall_concat", "bigsmall_lateral_bidir", "jaanet"]
+    out = tmp_path / "results" / "compute" / "audit.csv"
+    compute_audit.main(["--params", str(_params_file(tmp_path, variants=variants)), "--out", str(out)])
+    table = pd.read_csv(out)
+    assert list(table.columns) == compute_audit.COLUMNS
+    assert table["variant"].tolist() == variants
+    rows = table.set_index("variant")
+    for name in variants[:-1]:
+        assert rows.loc[name, "params"] == count_params(build_model(name))
+        assert rows.loc[name, "params"] == rows.loc[name, "published_params"]
+        assert abs(rows.loc[name, "mflops_rel_diff"]) <= 0.01
+    assert rows.loc["bigsmall", "published_mflops"] == 154.01
+    assert rows.loc["bigsmall", "mflops_per_frame"] == pytest.approx(155.3836, abs=1e-4)
+    assert rows.loc["big_only", "mflops_per_frame"] == pytest.approx(451.63, abs=0.005)
+    assert rows.loc["small_only", "mflops_per_frame"] == pytest.approx(3.73, abs=0.005)
+    assert rows.loc["bigsmall_lateral_bidir", "params"] == 2_160_910
+    assert "0.9%" in rows.loc["bigsmall", "note"]
+    assert pd.isna(rows.loc["jaanet", "published_mflops"]) and "face-alignment" in rows.loc["jaanet", "note"]
+    summary = json.loads((out.parent / "audit.json").read_text())
+    assert summary["all_checks_pass"] is True
+    assert summary["variants"]["bigsmall"]["mflops_authors_code"] == 155.38
+    assert {"git_commit", "params_hash", "seed"} <= set(summary["provenance"])
+
+
+def test_strict_mismatch_fails_after_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = compute_audit.load_reference()
+    ref["variants"]["small_only"]["params_exact"] += 1
+    monkeypatch.setattr(compute_audit, "load_reference", lambda: ref)
+    out = tmp_path / "audit.csv"
+    with pytest.raises(InputError, match="small_only"):
+        compute_audit.main(["--params", str(_params_file(tmp_path, variants=["small_only"])), "--out", str(out)])
+    assert out.exists() and json.loads((tmp_path / "audit.json").read_text())["all_checks_pass"] is False
+
+
+def test_other_chunk_length_is_not_compared(tmp_path: Path) -> None:
+    out = tmp_path / "audit.csv"
+    compute_audit.main(["--params", str(_params_file(tmp_path, variants=["bigsmall"], n_frames=5)), "--out", str(out)])
+    row = pd.read_csv(out).iloc[0]
+    assert pd.isna(row["published_mflops"]) and "N=3" in row["note"]
+    # Big once per 5 frames: (450,966,528 + 5 * (3,068,928 + 1,992,448)) / 5
+    assert row["mflops_per_frame"] == pytest.approx((450_966_528 + 5 * 5_061_376) / 5 / 1e6, abs=1e-4)
+
+
+def test_schema_rejects_bad_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="compute"):
+        compute_audit.main(["--params", str(_params_file(tmp_path, variants=["bigsmal"])), "--out", str(tmp_path / "a.csv")])
+    with pytest.raises(ConfigError, match="compute"):
+        compute_audit.main(["--params", str(_params_file(tmp_path, n_frames=0)), "--out", str(tmp_path / "a.csv")])

@@ -8,7 +8,7 @@ rule generate:
     output:
         directory("data/raw/{dataset}"),
     params:
-        tracked=lambda w: tracked("seed", "synth.difficulty", f"synth.{w.dataset}"),
+        tracked=lambda w: tracked("seed", "synth.difficulty", "synth.presets", f"synth.{w.dataset}"),
     conda:
         "../../environment.yml"
     log:
@@ -43,7 +43,7 @@ rule splits:
     """Subject-disjoint folds of {dataset} (published folds where the paper gives them)."""
     input:
         manifest="data/interim/{dataset}/manifest.csv",
-        code=code("pipeline/splits.py", "pipeline/reference/bp4d_plus.yaml", *CORE),
+        code=code("pipeline/splits.py", "pipeline/ingest.py", "pipeline/reference/bp4d_plus.yaml", *CORE),
     output:
         "data/interim/{dataset}/splits.json",
     params:

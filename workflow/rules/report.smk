@@ -13,14 +13,30 @@ rule report:
             dataset=PULSE_DATASETS,
         ),
         audit="results/compute/audit.csv",
-        code=code("pipeline/report", "pipeline/reference", *CORE),
+        code=code(
+            "pipeline/report",
+            "pipeline/reference",
+            "pipeline/unsupervised.py",
+            "pipeline/cache.py",
+            "pipeline/signals",
+            *CORE,
+        ),
     output:
         html=report("reports/index.html", category="Report", caption="../report/index.rst"),
         metrics="reports/metrics.json",
         tables=directory("reports/tables"),
         figures=directory("reports/figures"),
     params:
-        tracked=lambda w: tracked("report"),
+        # The report also prints the settings it compares with the paper (deviations).
+        tracked=lambda w: tracked(
+            "report",
+            "signals",
+            "preprocess",
+            "splits",
+            "datasets",
+            "synth.datasets",
+            "unsupervised.datasets",
+        ),
         unsupervised_dirs=expand("results/unsupervised/{dataset}", dataset=PULSE_DATASETS),
     conda:
         "../../environment.yml"

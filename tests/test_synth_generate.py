@@ -1,0 +1,109 @@
+"""The generate stage: real layouts readable by the readers, truth sidecar, defects, determinism."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.config import load_params
+from pipeline.synth import generate as gen
+from pipeline.synth import physio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def small_params(seed: int = 0) -> dict:
+    params = copy.deepcopy(load_params(ROOT / "params.yaml"))
+    params["seed"] = seed
+    s = params["synth"]
+    s["bp4d"].update(frame_size=[48, 64], subjects=["F001", "F041", "F082"], au_task_frames=30,
+                     au_coded_frames=20, other_task_frames=3)
+    s["ubfc"].update(frame_size=[48, 36], subjects=[1], duration_s=2)
+    s["pure"].update(frame_size=[48, 36], persons=[1], setups=[1, 4], duration_s=2)
+    s["disfa"].update(frame_size=[48, 36], subjects=["SN001"], duration_s=2)
+    return params
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "provenance.json"}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("raw")
+    for ds in ("bp4d", "ubfc", "pure", "disfa"):
+        gen.generate(ds, small_params(), base / ds)
+    return base
+
+
+def test_bp4d_layout_truth_and_defects(generated):
+    root = generated / "bp4d"
+    assert sorted(p.name for p in (root / "2D+3D").iterdir()) == ["F001.zip", "F041.zip", "F082.zip"]
+    assert not (root / "Physiology" / "F082" / "T1").exists()  # F082 lacks T1 as in the real data
+    assert not (root / "Physiology" / "F001" / "T8" / "BP_mmHg.txt").exists()  # missing data
+    bp = (root / "Physiology" / "F001" / "T1" / "BP_mmHg.txt").read_text().splitlines()
+    assert len(bp) == 1 + 30 * 1000 // 25  # header + 1 kHz over the video
+    header = (root / "AUCoding" / "AU_OCC" / "F001_T1.csv").read_text().splitlines()
+    assert len(header[0].split(",")) == 35 and len(header) == 21
+    # F041T7: AU coding longer than the video (the published reason for its exclusion)
+    rows = (root / "AUCoding" / "AU_OCC" / "F041_T7.csv").read_text().splitlines()[1:]
+    assert int(rows[-1].split(",")[0]) > 30
+    assert not (root / "Physiology" / "M005").exists()  # a defect of an absent subject writes nothing
+    summary = json.loads((root / "_truth" / "summary.json").read_text())
+    assert summary["n_trials"] == 3 * 10 - 1
+    truth = np.load(root / "_truth" / "F001T1.npz")
+    assert truth["landmarks"].shape == (30, 68, 2) and truth["face_boxes"].shape == (30, 4)
+    box = truth["face_boxes"]
+    assert np.all(box[:, 0] >= 0) and np.all(box[:, 2] <= 48) and np.all(box[:, 1] < box[:, 3])
+    # AU CSV equals the rendered occurrence on the coded segment
+    lo, hi = truth["au_coded_range"]
+    csv = np.loadtxt(root / "AUCoding" / "AU_OCC" / "F001_T1.csv", delimiter=",", skiprows=1, dtype=int)
+    for j, au in enumerate(truth["au_ids"]):
+        np.testing.assert_array_equal(csv[:, 1 + gen.BP4D_AU_COLUMNS.index(au)], truth["au_occurrence"][lo:hi, j])
+
+
+def test_readers_load_generated_trials(generated):
+    layouts = pytest.importorskip("pipeline.datasets")
+    for ds in ("bp4d", "ubfc", "pure", "disfa"):
+        layout = layouts.get_layout(ds)
+        refs = layout.list_trials(generated / ds)
+        assert refs, ds
+        ok = [r for r in refs if r.trial_id in ("F001T1", "subject1", "01-01", "SN001")]
+        trial = layout.load_trial(ok[0])
+        frames = list(trial.frames())
+        assert len(frames) == trial.n_frames > 0
+        assert trial.fps == pytest.approx(gen.FPS[ds], abs=0.05)  # PURE: from jittered timestamps
+
+
+def test_ubfc_ppg_matches_truth_rate(generated):
+    gt = np.loadtxt(generated / "ubfc" / "subject1" / "ground_truth.txt")
+    truth = np.load(generated / "ubfc" / "_truth" / "subject1.npz")
+    assert gt.shape == (3, 60)
+    np.testing.assert_allclose(gt[2], truth["frame_times_s"])
+    assert np.corrcoef(gt[0], truth["pulse"])[0, 1] > 0.95
+
+
+def test_same_seed_identical_bytes_other_seed_differs(generated, tmp_path):
+    gen.generate("bp4d", small_params(), tmp_path / "same")
+    assert files(tmp_path / "same") == files(generated / "bp4d")
+    gen.generate("disfa", small_params(seed=1), tmp_path / "other")
+    a, b = files(tmp_path / "other"), files(generated / "disfa")
+    assert a.keys() == b.keys() and all(a[k] != b[k] for k in a if k.endswith((".avi", ".npz")))
+
+
+def test_truth_hr_is_spectral_peak_of_written_bp(tmp_path):
+    params = small_params()
+    params["synth"]["bp4d"].update(subjects=["F003"], au_task_frames=500, other_task_frames=3, frame_size=[32, 40])
+    gen.generate("bp4d", params, tmp_path / "bp4d")
+    summary = json.loads((tmp_path / "bp4d" / "_truth" / "summary.json").read_text())
+    for trial in summary["trials"]:
+        if trial["task"] not in ("T1", "T6"):
+            continue
+        path = tmp_path / "bp4d" / "Physiology" / "F003" / trial["task"] / "BP_mmHg.txt"
+        bp = np.loadtxt(path, skiprows=1)
+        assert abs(physio.spectral_peak_bpm(bp, 1000.0, (0.7, 3.0)) - trial["mean_hr_bpm"]) < 3.0

@@ -42,12 +42,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import inspect
+import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from functools import partial
 from typing import Any, Callable, Iterable
 
+import cv2
 import h5py
 import numpy as np
 import pandas as pd
@@ -60,6 +62,7 @@ from pipeline.config import load_params, params_hash
 from pipeline.datasets.base import TrialData
 from pipeline.errors import InputError
 from pipeline.provenance import provenance
+from pipeline.signals.pseudo_label import pos_pseudo_label
 
 # labels stored raw (aligned to frames) and, for the waves, difference-normalised
 WAVE_SIGNALS = ("pulse", "resp")
@@ -162,11 +165,13 @@ class RunningMoments:
         self.m2 = 0.0
 
     def update(self, values: np.ndarray) -> None:
-        n_b = values.size
+        v = values.astype(np.float64, copy=False).ravel()
+        n_b = v.size
         if n_b == 0:
             return
-        mean_b = float(values.mean(dtype=np.float64))
-        m2_b = float(np.square(values.astype(np.float64) - mean_b).sum())
+        mean_b = float(v.sum()) / n_b
+        c = v - mean_b
+        m2_b = float(np.einsum("i,i->", c, c))  # one pass; BLAS dot is slower on small vectors
         n = self.n + n_b
         delta = mean_b - self.mean
         self.mean += delta * n_b / n
@@ -177,6 +182,33 @@ class RunningMoments:
     def std(self) -> float:
         """Population standard deviation (ddof 0, as numpy's default used by the authors)."""
         return float(np.sqrt(self.m2 / self.n)) if self.n else 0.0
+
+
+class Uint8Moments:
+    """Exact mean and std of uint8 values from a 256-bin histogram (integer counts)."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(256, dtype=np.int64)
+
+    def update(self, values: np.ndarray) -> None:
+        self.counts += np.bincount(values.ravel(), minlength=256)
+
+    @property
+    def n(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def mean(self) -> float:
+        n = self.n
+        return float(self.counts @ np.arange(256, dtype=np.float64)) / n if n else 0.0
+
+    @property
+    def std(self) -> float:
+        n = self.n
+        if not n:
+            return 0.0
+        levels = np.arange(256, dtype=np.float64) - self.mean
+        return float(np.sqrt(self.counts @ (levels * levels) / n))
 
 
 def diff_normalise(x: np.ndarray) -> np.ndarray:
@@ -224,7 +256,7 @@ def _h5_opts(settings: Settings) -> dict[str, Any]:
 
 def _pass1_big(
     trial: TrialData, settings: Settings, h5: h5py.File, start: int, stop: int, block: int
-) -> tuple[np.ndarray, RunningMoments, RunningMoments]:
+) -> tuple[np.ndarray, Uint8Moments, RunningMoments]:
     """Decode, crop, resize and write Big frames; return the face-mean RGB trace and the moments
     of the Big frames and of the Big-size difference frames."""
     n = stop - start
@@ -239,7 +271,7 @@ def _pass1_big(
     )
     rgb = np.empty((n, 3), dtype=np.float64)
     buf = np.empty((block, size, size, 3), dtype=np.uint8)
-    big_m, diff_m = RunningMoments(), RunningMoments()
+    big_m, diff_m = Uint8Moments(), RunningMoments()
     prev: np.ndarray | None = None
     i = 0  # index within the segment
     for idx, frame in enumerate(trial.frames()):
@@ -250,7 +282,7 @@ def _pass1_big(
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise InputError(_trial_path(trial), f"frame {idx} is not an HxWx3 uint8 RGB image")
         crop = frame_ops.square_crop(frame, settings.crop_anchor)
-        rgb[i] = crop.mean(axis=(0, 1), dtype=np.float64)
+        rgb[i] = cv2.mean(crop)[:3]  # float64 accumulation; ~50x faster than numpy on a view
         resized = frame_ops.resize_area(crop, size)
         big_m.update(resized)
         if prev is not None:
@@ -379,8 +411,6 @@ def pseudo_ppg(
     rgb: np.ndarray, fps: float, reference_pulse: np.ndarray, settings: Settings
 ) -> tuple[np.ndarray, np.ndarray]:
     """POS pseudo-PPG (band-passed, envelope-normalised) of the face-mean RGB trace."""
-    from pipeline.signals.pseudo_label import pos_pseudo_label
-
     kwargs = dict(settings.pseudo_label)
     if "limits_hz" in kwargs:
         kwargs["limits_hz"] = tuple(kwargs["limits_hz"])
@@ -400,8 +430,6 @@ def _write_attrs(
     key: str,
     prov: dict | None,
 ) -> None:
-    import json
-
     ref = trial.ref
     attrs = h5.attrs
     attrs["format_version"] = FORMAT_VERSION

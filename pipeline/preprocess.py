@@ -21,7 +21,12 @@ Per trial (BigSmall supp. D.1/D.2, details in research notes on the authors' cod
   Big-size difference frames;
 - pulse and respiration waves and the POS pseudo-PPG are difference-normalised
   ``diff(x)/std(diff(x))``; AU occurrence is binarised;
-- BP4D+ (``crop_to_au_range``) keeps only the AU-coded segment, as the authors.
+- BP4D+ (``crop_to_au_range``) keeps only the AU-coded segment, as the authors;
+- the face-mean RGB trace behind the POS pseudo-label is averaged over the square crop at native
+  resolution (the authors average the 144x144 frames: the same mean up to resampling error).
+
+A trial that raises InputError (short video, unreadable frame, failed pseudo-label) is left out
+of the cache and listed with its reason under ``excluded`` in cache_info.json.
 
 Length at the trial end (``diff_tail``): a difference exists for T-1 frame pairs. ``trim`` (the
 default, as the original BigSmall code) stores L = T-1 frames of every array, so frame t holds

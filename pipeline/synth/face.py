@@ -255,17 +255,6 @@ def _quad(x: np.ndarray, x0, y0, x1, y1, x2, y2) -> np.ndarray:
     return y0 * l0 + y1 * l1 + y2 * l2
 
 
-def brow_curve(g: Geometry, side: int, absu: np.ndarray, t: slice | int = slice(None)) -> np.ndarray:
-    """v of a brow at |u| (one side; brows are mirror images apart from head pose)."""
-    return _quad(absu, g.brow_in_u[t], g.brow_in[t], 0.38, g.brow_mid[t], 0.64, g.brow_out[t])
-
-
-def mouth_line(g: Geometry, u: np.ndarray, t: slice | int = slice(None)) -> np.ndarray:
-    """v of the mouth line: a parabola through the centre and the two corners."""
-    x = u / g.mouth_hw[t]
-    return g.mouth_v[t] + g.corner_dv[t] * x**2
-
-
 # depth factors: how far a feature shifts horizontally per unit of yaw
 YAW_DEPTH = {"interior": 0.35, "nose": 0.6}
 

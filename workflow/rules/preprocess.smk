@@ -8,6 +8,7 @@ rule preprocess:
         manifest="data/interim/{dataset}/manifest.csv",
         code=code(
             "pipeline/preprocess.py",
+            "pipeline/frames.py",
             "pipeline/cache.py",
             "pipeline/datasets",
             "pipeline/signals",

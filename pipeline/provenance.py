@@ -6,6 +6,7 @@ import datetime as _dt
 import hashlib
 import platform
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -42,13 +43,11 @@ def hash_files(paths: Iterable[str | Path]) -> str:
 
 
 def device_name() -> str:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return f"cuda:{torch.cuda.get_device_name(0)}"
-    except ImportError:
-        pass
+    """The accelerator a stage could compute on. Stages that never load torch run on the CPU;
+    importing torch just to say so would cost seconds at every stage start."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        return f"cuda:{torch.cuda.get_device_name(0)}"
     return f"cpu:{platform.processor() or platform.machine()}"
 
 

@@ -2,12 +2,18 @@
 
 import glob
 import os
+import sys
 
 from pipeline.config import get as _param, validate_params
+from pipeline.errors import ConfigError
 
 # One clear line naming the bad key, before any job starts. set_default is never used: a value
 # DVC cannot see in params.yaml must not exist.
-validate_params(config, "params.yaml")
+try:
+    validate_params(config, "params.yaml")
+except ConfigError as err:
+    sys.stderr.write(f"error: {err}\n")
+    sys.exit(1)
 
 DATASETS = list(config["datasets"])
 SYNTH_DATASETS = list(config["synth"]["datasets"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +107,26 @@ def test_atomic_directory_replaces_whole(tmp_path):
             raise ValueError
     assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["cache"]
+
+
+def test_snakemake_stops_with_one_line_on_a_bad_key(tmp_path):
+    """The DAG engine refuses a wrong params.yaml before any job, naming the key."""
+    repo = tmp_path / "repo"
+    for part in ("Snakefile", "workflow", "pipeline", "profiles", "environment.yml"):
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, repo / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (repo / part).parent.mkdir(parents=True, exist_ok=True)
+            (repo / part).write_bytes(src.read_bytes())
+    params = committed()
+    params["sede"] = 1
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    bindir = str(Path(sys.executable).parent)
+    proc = subprocess.run(
+        ["snakemake", "-n", "--cores", "1"], cwd=repo, capture_output=True, text=True,
+        env={**os.environ, "PATH": bindir + os.pathsep + os.environ["PATH"]},
+    )
+    assert proc.returncode == 1
+    lines = [l for l in proc.stderr.splitlines() + proc.stdout.splitlines() if l.startswith("error:")]
+    assert lines == ["error: params.yaml: unknown key 'sede'"]

@@ -59,3 +59,12 @@ def test_rule_all_requests_everything():
         for out in node.outputs:
             assert out in targets, f"rule all does not request {out}"
     assert jobs
+
+
+def test_snakemake_lint_passes():
+    import os
+    import sys
+
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -20,7 +20,10 @@ array refers to the same video frame, ``frame_index[t]``)::
     small          (L, s, s, 3) float32 (or float16) normalised difference frames
                                         (x[t+1]-x[t])/(x[t+1]+x[t]+1e-7) at size S, resized to s,
                                         divided by their whole-trial std (attr ``diff_std``)
-    rgb_mean       (L, 3)       float64 per-frame mean RGB of the square crop at native size
+    rgb_mean       (L, 3)       float64 per-frame face-mean RGB at native size: over the skin
+                                        pixels of the square crop or the whole crop (attr
+                                        ``face_trace`` says which; see pipeline/preprocess.py)
+    skin_fraction  (L,)         float32 fraction of the crop's pixels taken as skin
     frame_index    (L,)         int64   video frame number of stored frame t
     labels/        group, every dataset (L,) float32 unless noted; present where available:
         pulse, resp            diff(x)/std(diff(x)) of the pulse wave (BP wave for BP4D+, PPG
@@ -61,7 +64,7 @@ import pandas as pd
 
 from pipeline.errors import InputError
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 INDEX_COLUMNS = ("trial_id", "subject", "task", "n_frames", "n_chunks", "fps", "file", "labels")
 # target size of one HDF5 chunk; always a whole number of N-frame chunks
 _TARGET_CHUNK_BYTES = 1 << 16

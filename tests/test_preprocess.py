@@ -90,6 +90,82 @@ def small_settings(**kw) -> Settings:
     return Settings(**base)
 
 
+CROP_TRACE = {"region": "crop", "skin_cr": [133, 173], "skin_cb": [77, 127], "min_skin_fraction": 0.02}
+SKIN_TRACE = dict(CROP_TRACE, region="skin")
+SKIN_RGB = (200, 150, 120)      # YCrCb (162, 155, 104): inside the skin box
+BACKDROP_RGB = (90, 110, 170)   # YCrCb (111, 113, 161): Cr below, Cb above the box
+
+
+def skin_scene(n: int, moving_edge: bool, skinless: tuple[int, ...] = ()) -> Callable[[], Iterator[np.ndarray]]:
+    """A 20x20 skin patch with a faint pulse in a 40x40 bluish backdrop; optionally a backdrop
+    edge that moves across the frame (like hair or a shoulder), and frames without the patch."""
+
+    def frames() -> Iterator[np.ndarray]:
+        pulse = pulse_wave(n)
+        for t in range(n):
+            img = np.empty((40, 40, 3), dtype=np.float64)
+            img[:] = BACKDROP_RGB
+            if moving_edge:
+                img[:, : 5 + (t % 7)] = (20, 60, 40)  # dark green band of varying width
+            if t not in skinless:
+                img[10:30, 10:30] = np.array(SKIN_RGB) * (1 + 0.01 * pulse[t] * np.array([0.3, 0.8, 0.5]))
+            yield np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+    return frames
+
+
+def test_skin_mask_separates_skin_from_backdrop() -> None:
+    img = np.array([[SKIN_RGB, BACKDROP_RGB, (20, 60, 40), (255, 255, 255)]], dtype=np.uint8)
+    mask = F.skin_mask(img, (133, 173), (77, 127))
+    np.testing.assert_array_equal(mask[0], [255, 0, 0, 0])
+
+
+def test_skin_trace_is_the_mean_over_skin_pixels_only(tmp_path: Path) -> None:
+    """The skin trace ignores a moving non-skin edge that dominates the whole-crop mean."""
+    n = 12
+    frames = skin_scene(n, moving_edge=True)
+    trial = make_trial(n=n, h=40, w=40, frames=frames)
+    preprocess_trial(trial, tmp_path / "skin.h5", small_settings(face_trace=dict(SKIN_TRACE)))
+    preprocess_trial(trial, tmp_path / "crop.h5", small_settings(face_trace=dict(CROP_TRACE)))
+    expect_skin = np.stack([f[10:30, 10:30].reshape(-1, 3).mean(0) for f in frames()])[: n - 1]
+    expect_crop = np.stack([f.reshape(-1, 3).mean(0) for f in frames()])[: n - 1]
+    with TrialCache(tmp_path / "skin.h5") as tc:
+        np.testing.assert_allclose(tc.rgb_mean, expect_skin, rtol=0, atol=1e-9)
+        assert tc.h5["rgb_mean"].attrs["face_trace"] == "skin"
+        np.testing.assert_allclose(tc.h5["skin_fraction"][()], 0.25)
+    with TrialCache(tmp_path / "crop.h5") as tc:
+        np.testing.assert_allclose(tc.rgb_mean, expect_crop, rtol=0, atol=1e-9)
+        assert tc.h5["rgb_mean"].attrs["face_trace"] == "crop"
+    # the moving edge shifts the whole-crop mean by far more than the pulse
+    assert np.ptp(expect_crop[:, 1]) > 5 * np.ptp(expect_skin[:, 1])
+
+
+def test_skinless_frames_are_interpolated(tmp_path: Path) -> None:
+    n = 12
+    frames = skin_scene(n, moving_edge=False, skinless=(4, 5))
+    trial = make_trial(n=n, h=40, w=40, frames=frames)
+    preprocess_trial(trial, tmp_path / "t.h5", small_settings(face_trace=dict(SKIN_TRACE)))
+    skin = [f[10:30, 10:30].reshape(-1, 3).mean(0) for f in frames()]
+    with TrialCache(tmp_path / "t.h5") as tc:
+        rgb = tc.rgb_mean
+        assert "2 skinless frames interpolated" in tc.h5["rgb_mean"].attrs["face_trace"]
+        np.testing.assert_allclose(tc.h5["skin_fraction"][[4, 5]], 0.0)
+    np.testing.assert_allclose(rgb[3], skin[3], atol=1e-9)
+    np.testing.assert_allclose(rgb[4], skin[3] + (skin[6] - skin[3]) / 3, atol=1e-9)
+    np.testing.assert_allclose(rgb[5], skin[3] + 2 * (skin[6] - skin[3]) / 3, atol=1e-9)
+
+
+def test_mostly_skinless_trial_falls_back_to_the_whole_crop(tmp_path: Path) -> None:
+    n = 12
+    frames = skin_scene(n, moving_edge=False, skinless=tuple(range(8)))
+    trial = make_trial(n=n, h=40, w=40, frames=frames)
+    preprocess_trial(trial, tmp_path / "t.h5", small_settings(face_trace=dict(SKIN_TRACE)))
+    expect_crop = np.stack([f.reshape(-1, 3).mean(0) for f in frames()])[: n - 1]
+    with TrialCache(tmp_path / "t.h5") as tc:
+        np.testing.assert_allclose(tc.rgb_mean, expect_crop, atol=1e-9)
+        assert tc.h5["rgb_mean"].attrs["face_trace"].startswith("crop (skin found in only")
+
+
 def float_reference(trial: TrialData, s: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Big and Small computed the straightforward way: whole video in float64 memory."""
     x = np.stack([F.resize_area(F.square_crop(f, s.crop_anchor), s.big_size) for f in trial.frames()])
@@ -132,7 +208,8 @@ def test_unknown_anchor_rejected() -> None:
 @pytest.mark.parametrize("anchor", ["bottom", "top"])
 def test_stored_rgb_mean_uses_the_anchor_crop(tmp_path: Path, anchor: str) -> None:
     trial = make_trial(n=8, h=12, w=6)
-    s = small_settings(crop_anchor=anchor, big_size=6, small_size=3)
+    s = small_settings(crop_anchor=anchor, big_size=6, small_size=3,
+                       face_trace=dict(CROP_TRACE))
     preprocess_trial(trial, tmp_path / "t.h5", s)
     r0 = 6 if anchor == "bottom" else 0
     expect = np.stack([f[r0 : r0 + 6].mean(axis=(0, 1)) for f in trial.frames()])[:7]
@@ -276,7 +353,7 @@ def test_pos_pseudo_label_stored(tmp_path: Path) -> None:
     n = 250
     bp = 80 + 20 * pulse_wave(n)
     trial = make_trial(n=n, h=24, w=20, signals={"pulse": bp, "resp": pulse_wave(n, bpm=15)})
-    s = small_settings(big_size=8, small_size=2)
+    s = small_settings(big_size=8, small_size=2, face_trace=dict(CROP_TRACE))
     preprocess_trial(trial, tmp_path / "t.h5", s)
     rgb = np.stack([F.square_crop(f).mean(axis=(0, 1)) for f in trial.frames()])
     kw = dict(s.pseudo_label, limits_hz=tuple(s.pseudo_label["limits_hz"]))
@@ -317,7 +394,7 @@ def test_settings_from_params_resolves_per_dataset() -> None:
     params = {
         "preprocess": {"big_size": 144, "small_size": 9, "chunk_length": 3, "crop_anchor": "center",
                        "crop_to_au_range": ["bp4d"], "diff_tail": "trim", "small_dtype": "float32",
-                       "compression": "none"},
+                       "compression": "none", "face_trace": dict(SKIN_TRACE)},
         "signals": {"pos": {"window_s": 1.6},
                     "pseudo_label": {"halfband_bpm": 20, "limits_hz": [0.7, 3.0], "order": 2,
                                      "detrend_lambda": 100}},
@@ -328,6 +405,8 @@ def test_settings_from_params_resolves_per_dataset() -> None:
     assert not ubfc.crop_to_au_range
     params["preprocess"]["crop_to_au_range"] = ["bp4d", "disfa"]  # another dataset's choice
     assert cache_key("ubfc", settings_from_params(params, "ubfc"), "c") == cache_key("ubfc", ubfc, "c")
+    params["preprocess"]["face_trace"]["region"] = "crop"  # shapes rgb_mean and the pseudo-label
+    assert cache_key("ubfc", settings_from_params(params, "ubfc"), "c") != cache_key("ubfc", ubfc, "c")
 
 
 # --- atomic writes ----------------------------------------------------------------------------

@@ -239,6 +239,7 @@ def build_report(params: dict, inputs: ReportInputs, out: str | Path) -> dict:
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     html = env.get_template("index.html.j2").render(
         prov=prov, synthetic=[T.DATASET_NAMES.get(d, d) for d in synth],
+        difficulty=params.get("synth", {}).get("difficulty", ""),
         real=[T.DATASET_NAMES.get(d, d) for d in real], absent=absent,
         summary_html=_html(summary, digits) if not summary.empty else "",
         exclusions_html=_html(excl, digits) if not excl.empty else "",

@@ -35,6 +35,7 @@ rule report:
             "splits",
             "datasets",
             "synth.datasets",
+            "synth.difficulty",
             "unsupervised.datasets",
         ),
         unsupervised_dirs=expand("results/unsupervised/{dataset}", dataset=PULSE_DATASETS),

@@ -19,12 +19,7 @@ from pipeline.models.flops import count_flops
 from tests.tiny_config import tiny_params
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Toy(nn.Module):

@@ -18,13 +18,7 @@ SIZES = {"drml": (72, 9), "alexnet": (96, 9), "deepphys": (48, 3), "mtts_can": (
          "efficientphys": (48, 3), "jaanet": (48, 3)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # many tiny convolutions: one thread avoids oversubscription on small shared machines
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sized(name: str) -> dict:

@@ -4,8 +4,10 @@ Every trial found gets one row, ``ok`` or ``excluded`` with a reason. Exclusions
 the published BP4D+ list (supp. D), from the task selection (BigSmall uses the AU-coded
 BP4D+ tasks T1/T6/T7/T8 only) and from automatic checks: unreadable or truncated frames,
 missing or non-finite labels, labels that do not span the video, AU codes outside the video,
-a frame rate other than the dataset's. A bad trial never stops the stage; only a dataset that
-cannot be read at all (missing folder, no trial) raises ``InputError``.
+a frame rate other than the dataset's. A bad trial never stops the stage: a reader error the
+layouts did not foresee still becomes an exclusion whose reason names the exception type and
+message. Only a dataset that cannot be read at all (missing folder, no trial) raises
+``InputError``.
 
 Outputs: ``manifest.csv`` (columns ``MANIFEST_COLUMNS``) and ``manifest.json`` next to it
 (provenance, counts by reason).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import zipfile
+import zlib
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -64,6 +67,23 @@ def _rel(path: str | Path, raw: Path) -> str:
         return str(Path(path).relative_to(raw))
     except ValueError:
         return str(path)
+
+
+def _type_name(err: BaseException) -> str:
+    """``KeyError``, ``zlib.error``, ``cv2.error``: builtins bare, others with their module."""
+    cls = type(err)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _with_message(kind: str, err: BaseException, raw: Path) -> str:
+    """``kind: <message>`` on one line, paths inside ``raw`` made relative, at most 300 chars."""
+    message = " ".join(str(err).split())
+    for prefix in (f"{raw.resolve()}/", f"{raw}/"):
+        message = message.replace(prefix, "")
+    if len(message) > 300:
+        message = message[:297] + "..."
+    return f"{kind}: {message}" if message else kind
 
 
 def check_trial(data: TrialData, expected_fps: float, cfg: dict) -> None:
@@ -131,10 +151,15 @@ def ingest(dataset: str, raw: Path, cfg: dict) -> tuple[pd.DataFrame, Counter]:
         except InputError as err:
             row.update(status="excluded", reason=f"{err.reason}: {_rel(err.path, raw)}")
             kinds[err.reason] += 1
-        except (OSError, ValueError, cv2.error, zipfile.BadZipFile, EOFError) as err:
+        except (OSError, ValueError, EOFError, cv2.error, zipfile.BadZipFile, zlib.error,
+                NotImplementedError, RuntimeError) as err:
             # a decoder failing in an unforeseen way on bad bytes: still one trial, one reason
-            kind = f"unreadable input ({type(err).__name__})"
-            row.update(status="excluded", reason=kind)
+            kind = f"unreadable input ({_type_name(err)})"
+            row.update(status="excluded", reason=_with_message(kind, err, raw))
+            kinds[kind] += 1
+        except Exception as err:  # noqa: BLE001 - last guard: one bad trial never stops the stage
+            kind = f"unexpected error while reading the trial ({_type_name(err)})"
+            row.update(status="excluded", reason=_with_message(kind, err, raw))
             kinds[kind] += 1
         rows.append(row)
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from pipeline import ingest as ing
 from pipeline.__main__ import main as cli
 from pipeline.datasets import bp4d, disfa, pure, ubfc
 from pipeline.errors import InputError
+from pipeline.synth import generate as gen
+from tests.tiny_config import tiny_params
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = {"bp4d_tasks": ["T1", "T6", "T7", "T8"], "bp4d_published_exclusions": True,
@@ -104,6 +107,131 @@ def test_bp4d_corrupt_zip(tmp_path: Path) -> None:
     got = run("bp4d", tmp_path)
     assert got["M002T1"] == ("ok", "")
     assert got["M003T1"] == ("excluded", "corrupt zip archive: 2D+3D/M003.zip")
+
+
+def _deflate_zip(zpath: Path) -> None:
+    """Rewrite a BP4D+ zip with every member DEFLATED (as some copies of the dataset are)."""
+    with zipfile.ZipFile(zpath) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for info, data in members:
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+
+
+def _patch_member(zpath: Path, name: str, *, data_byte: int | None = None, flag_bits: int | None = None,
+                  method: int | None = None) -> None:
+    """Change one member's bytes in place: the first byte of its (compressed) data, or the
+    general-purpose flags / compression method of its central directory entry."""
+    blob = bytearray(zpath.read_bytes())
+    with zipfile.ZipFile(zpath) as zf:
+        info = zf.getinfo(name)
+    if data_byte is not None:
+        off = info.header_offset
+        name_len, extra_len = (int.from_bytes(blob[off + k:off + k + 2], "little") for k in (26, 28))
+        start = off + 30 + name_len + extra_len  # local header, then the member's data
+        blob[start] = data_byte
+    pos = blob.find(b"PK\x01\x02")
+    while pos >= 0:  # central directory entries: signature, then the name at offset 46
+        n = int.from_bytes(blob[pos + 28:pos + 30], "little")
+        if blob[pos + 46:pos + 46 + n] == name.encode():
+            break
+        pos = blob.find(b"PK\x01\x02", pos + 1)
+    assert pos >= 0
+    if flag_bits is not None:
+        blob[pos + 8:pos + 10] = flag_bits.to_bytes(2, "little")
+    if method is not None:
+        blob[pos + 10:pos + 12] = method.to_bytes(2, "little")
+    zpath.write_bytes(bytes(blob))
+
+
+def test_bp4d_corrupt_deflated_member(tmp_path: Path) -> None:
+    write_bp4d(tmp_path, "M002", "T1")
+    for task in ("T1", "T6"):
+        write_bp4d(tmp_path, "M003", task)
+    write_bp4d(tmp_path, "M004", "T1")
+    for subject in ("M002", "M003", "M004"):
+        _deflate_zip(tmp_path / "2D+3D" / f"{subject}.zip")
+    # 0xFF opens a deflate block of the reserved type: zlib raises zlib.error on it, on a frame
+    # read while verifying (M003T1) and on the first frame read by load_trial (M004T1)
+    _patch_member(tmp_path / "2D+3D" / "M003.zip", "M003/T1/0007.jpg", data_byte=0xFF)
+    _patch_member(tmp_path / "2D+3D" / "M004.zip", "M004/T1/0000.jpg", data_byte=0xFF)
+    table, kinds = ing.ingest("bp4d", tmp_path, CFG)
+    got = {r.trial_id: (r.status, r.reason) for r in table.itertuples()}
+    assert got["M002T1"] == ("ok", "")
+    assert got["M003T6"] == ("ok", "")
+    assert got["M003T1"] == ("excluded", "corrupt zip member (invalid compressed data): 2D+3D/M003.zip:M003/T1/0007.jpg")
+    assert got["M004T1"] == ("excluded", "corrupt zip member (invalid compressed data): 2D+3D/M004.zip:M004/T1/0000.jpg")
+    assert kinds == {"corrupt zip member (invalid compressed data)": 2}
+
+
+@pytest.mark.parametrize("patch, reason", [
+    ({"flag_bits": 0x1}, "zip member is encrypted (cannot be read without a password)"),
+    ({"method": 97}, "zip member uses an unsupported compression method (97)"),
+    ({"data_byte": 0x00}, "corrupt zip member (CRC mismatch)"),
+])
+def test_bp4d_unreadable_zip_member(tmp_path: Path, patch: dict, reason: str) -> None:
+    write_bp4d(tmp_path, "M002", "T1")
+    write_bp4d(tmp_path, "M002", "T6")
+    # a stored member: a changed first data byte keeps the archive readable but fails the CRC
+    _patch_member(tmp_path / "2D+3D" / "M002.zip", "M002/T1/0005.jpg", **patch)
+    got = run("bp4d", tmp_path)
+    assert got["M002T1"] == ("excluded", f"{reason}: 2D+3D/M002.zip:M002/T1/0005.jpg")
+    assert got["M002T6"] == ("ok", "")
+
+
+def test_unexpected_reader_error_is_an_exclusion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for task in ("T1", "T6", "T7"):
+        write_bp4d(tmp_path, "F002", task)
+    real = bp4d.load_trial
+    failures = {"F002T1": KeyError("Frame"), "F002T6": zlib.error("Error -3 while decompressing data\nat byte 7")}
+
+    def load_trial(ref):
+        if ref.trial_id in failures:
+            raise failures[ref.trial_id]
+        return real(ref)
+
+    monkeypatch.setattr(bp4d, "load_trial", load_trial)
+    table, kinds = ing.ingest("bp4d", tmp_path, CFG)
+    got = {r.trial_id: (r.status, r.reason) for r in table.itertuples()}
+    assert got["F002T1"] == ("excluded", "unexpected error while reading the trial (KeyError): 'Frame'")
+    assert got["F002T6"] == ("excluded", "unreadable input (zlib.error): Error -3 while decompressing data at byte 7")
+    assert got["F002T7"] == ("ok", "")
+    assert kinds == {"unexpected error while reading the trial (KeyError)": 1, "unreadable input (zlib.error)": 1}
+
+
+def test_generated_defects_off_the_published_list_are_caught(tmp_path: Path) -> None:
+    """Defects written by the generator on trials the published list does not name are excluded
+    by the automatic checks; with the list on, a listed trial keeps the published reason."""
+    params = tiny_params()
+    bp = params["synth"]["bp4d"]
+    defects = {"F002T1": "au_length_mismatch", "F002T6": "missing_physiology",
+               "F002T7": "nonfinite_physiology", "F001T8": "missing_physiology"}
+    bp.update(frame_size=[40, 32], subjects=["F001", "F002"], au_task_frames=30, au_coded_frames=20,
+              other_task_frames=2, defects=defects, missing_trials=[])
+    listed = ing.published_exclusions()
+    assert not {"F002T1", "F002T6", "F002T7", "F002T8"} & set(listed) and "F001T8" in listed
+    gen.generate("bp4d", params, tmp_path / "bp4d")
+    automatic = {
+        "F002T1": re.escape("AU frame numbers 6..50 outside the video (1..30): AUCoding/AU_OCC/F002_T1.csv"),
+        "F002T6": re.escape("physiology file missing: Physiology/F002/T6/BP_mmHg.txt"),
+        "F002T7": r"non-finite label values \(\d+ samples\): Physiology/F002/T7/Resp_Volts\.txt",
+        "F001T8": re.escape("physiology file missing: Physiology/F001/T8/BP_mmHg.txt"),
+    }
+    for use_list in (False, True):
+        got = run("bp4d", tmp_path / "bp4d", **{**params["ingest"], "bp4d_published_exclusions": use_list})
+        assert len(got) == 20
+        for tid, (status, reason) in got.items():
+            if tid in automatic:
+                assert status == "excluded", (use_list, tid)
+                if use_list and tid in listed:
+                    assert reason == ing.PUBLISHED_REASON
+                else:
+                    assert re.fullmatch(automatic[tid], reason), (use_list, tid, reason)
+            elif tid[4:] in ("T1", "T6", "T7", "T8"):
+                assert (status, reason) == ("ok", ""), (use_list, tid)
+            else:
+                assert (status, reason) == ("excluded", "task not AU-coded (tasks used: T1,T6,T7,T8)")
 
 
 def _ubfc(root: Path, subject: int, fps: float = 30.0, n: int = 30) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -179,6 +180,33 @@ def _read_au(path: Path, n_frames: int) -> tuple[np.ndarray, tuple[int, int]]:
     return au, (start, stop)
 
 
+def _read_member(zf: zipfile.ZipFile, zpath: Path, name: str) -> bytes:
+    """Bytes of one zip member; any failure to extract it raises InputError naming the member.
+
+    zipfile reports bad members through several exception types: ``zlib.error`` (corrupt
+    deflate stream), ``BadZipFile`` (CRC mismatch, bad local header), ``EOFError`` (member cut
+    short), ``NotImplementedError`` (unsupported compression method), ``RuntimeError``
+    (encrypted member).
+    """
+    where = f"{zpath}:{name}"
+    try:
+        return zf.read(name)
+    except zlib.error:
+        raise InputError(where, "corrupt zip member (invalid compressed data)") from None
+    except zipfile.BadZipFile as err:
+        what = "CRC mismatch" if "CRC" in str(err) else "bad member header"
+        raise InputError(where, f"corrupt zip member ({what})") from None
+    except EOFError:
+        raise InputError(where, "corrupt zip member (compressed data cut short)") from None
+    except NotImplementedError:
+        info = zf.getinfo(name)
+        raise InputError(where, f"zip member uses an unsupported compression method ({info.compress_type})") from None
+    except RuntimeError:
+        raise InputError(where, "zip member is encrypted (cannot be read without a password)") from None
+    except OSError as err:
+        raise InputError(where, f"zip member unreadable ({type(err).__name__})") from None
+
+
 def load_trial(ref: TrialRef) -> TrialData:
     """Read one BP4D+ trial: frame count, aligned physiology and AU occurrence."""
     zpath, pdir, apath = ref.paths["zip"], ref.paths["physiology"], ref.paths["au"]
@@ -190,9 +218,9 @@ def load_trial(ref: TrialRef) -> TrialData:
     n_frames = len(members)
     try:
         with zipfile.ZipFile(zpath) as zf:
-            first = decode_image(zf.read(members[0]), f"{zpath}:{members[0]}")
+            first = decode_image(_read_member(zf, zpath, members[0]), f"{zpath}:{members[0]}")
     except (zipfile.BadZipFile, OSError):
-        raise InputError(zpath, f"corrupt zip member {members[0]}") from None
+        raise InputError(zpath, "corrupt zip archive") from None
     if not pdir.is_dir():
         raise InputError(pdir, "physiology folder missing")
     signals: dict[str, np.ndarray] = {}
@@ -212,11 +240,12 @@ def load_trial(ref: TrialRef) -> TrialData:
 
     def frames() -> Iterator[np.ndarray]:
         try:
-            with zipfile.ZipFile(zpath) as zf:
-                for name in members:
-                    yield decode_image(zf.read(name), f"{zpath}:{name}")
-        except (zipfile.BadZipFile, OSError, EOFError):
-            raise InputError(zpath, "corrupt zip archive (member unreadable)") from None
+            zf = zipfile.ZipFile(zpath)
+        except (zipfile.BadZipFile, OSError):
+            raise InputError(zpath, "corrupt zip archive") from None
+        with zf:
+            for name in members:
+                yield decode_image(_read_member(zf, zpath, name), f"{zpath}:{name}")
 
     return TrialData(
         ref=ref, fps=FPS, n_frames=n_frames, frame_shape=tuple(first.shape), frames=frames,

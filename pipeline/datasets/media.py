@@ -123,7 +123,10 @@ def decode_image(data: bytes, where: str | Path) -> np.ndarray:
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00").endswith(JPEG_EOI):
         # libjpeg pads a truncated JPEG with grey and only warns: catch it here instead
         raise InputError(where, "truncated JPEG (no end-of-image marker)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:  # some malformed headers make the decoder raise instead of returning None
+        img = None
     if img is None:
         raise InputError(where, "corrupt image (cannot decode)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

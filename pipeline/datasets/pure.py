@@ -117,6 +117,13 @@ def _read_json(path: Path) -> dict:
     return doc
 
 
+def _read_frame(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise InputError(path, f"frame unreadable ({type(err).__name__})") from None
+
+
 def load_trial(ref: TrialRef) -> TrialData:
     """Read one PURE trial; PPG (and pulse rate) interpolated at the frame timestamps."""
     fdir, jpath = ref.paths["frames"], ref.paths["labels"]
@@ -148,18 +155,14 @@ def load_trial(ref: TrialRef) -> TrialData:
     if rate is not None:
         signals["hr_bpm"] = align.interp_at(t_frame, t_label, finite(rate, jpath))
     paths = [p for _, p in images]
-    first = decode_image(paths[0].read_bytes(), paths[0])
+    first = decode_image(_read_frame(paths[0]), paths[0])
     # the label must cover the frames: measure how much of [first, last frame] it spans
     covered = min(t_label[-1], t_frame[-1]) - max(t_label[0], 0.0)
     dt_frame = 1.0 / fps
 
     def frames() -> Iterator[np.ndarray]:
         for p in paths:
-            try:
-                data = p.read_bytes()
-            except OSError:
-                raise InputError(p, "frame unreadable") from None
-            yield decode_image(data, p)
+            yield decode_image(_read_frame(p), p)
 
     return TrialData(
         ref=ref, fps=float(fps), n_frames=n_frames, frame_shape=tuple(first.shape), frames=frames,

@@ -8,12 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from pipeline.config import load_params
+from pipeline.__main__ import main as cli
+from pipeline.config import load_params, validate_params
+from pipeline.errors import ConfigError
 from pipeline.synth import generate as gen
 from pipeline.synth import physio
 
 ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ("bp4d", "ubfc", "pure", "disfa")
+AU_LABELS = ("AUCoding/", "ActionUnit_Labels/")  # AU label files of BP4D+ and DISFA
 
 
 def small_params(seed: int = 0) -> dict:
@@ -36,7 +41,7 @@ def files(root: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("raw")
-    for ds in ("bp4d", "ubfc", "pure", "disfa"):
+    for ds in DATASETS:
         gen.generate(ds, small_params(), base / ds)
     return base
 
@@ -89,11 +94,44 @@ def test_ubfc_ppg_matches_truth_rate(generated):
 
 
 def test_same_seed_identical_bytes_other_seed_differs(generated, tmp_path):
-    gen.generate("bp4d", small_params(), tmp_path / "same")
-    assert files(tmp_path / "same") == files(generated / "bp4d")
-    gen.generate("disfa", small_params(seed=1), tmp_path / "other")
-    a, b = files(tmp_path / "other"), files(generated / "disfa")
-    assert a.keys() == b.keys() and all(a[k] != b[k] for k in a if k.endswith((".avi", ".npz")))
+    """All four datasets: the same seed rewrites every file byte for byte; another seed changes
+    every video, frame archive, waveform and truth file. Exempt: AU label files (a short coded
+    segment may hold no episode under either seed) and BP4D+'s rate channels (integers that
+    can coincide, e.g. clipped at the floor on a trial of 3 frames)."""
+    for ds in DATASETS:
+        first = files(generated / ds)
+        gen.generate(ds, small_params(), tmp_path / "same" / ds)
+        same = files(tmp_path / "same" / ds)
+        assert same.keys() == first.keys(), ds
+        assert [k for k in first if same[k] != first[k]] == [], ds
+        gen.generate(ds, small_params(seed=1), tmp_path / "other" / ds)
+        other = files(tmp_path / "other" / ds)
+        assert len(other) == len(first), ds
+        shared = {v for k, v in first.items() if not k.startswith(AU_LABELS) and not k.endswith("Rate_BPM.txt")}
+        shared &= set(other.values())
+        assert not shared, (ds, [k for k, v in first.items() if v in shared])
+
+
+def test_au_length_mismatch_needs_an_au_coded_task(tmp_path, capsys):
+    params = small_params()
+    params["synth"]["bp4d"]["defects"] = {"F001T2": "au_length_mismatch"}
+    with pytest.raises(ConfigError, match=r"^params\.yaml: key 'synth\.bp4d\.defects\.F001T2': au_length_mismatch "
+                                          r"needs an AU-coded task \(T1, T6, T7, T8\); T2 has no AU coding$"):
+        gen.generate("bp4d", params, tmp_path / "bp4d")
+    assert not (tmp_path / "bp4d").exists()  # refused before anything is written
+    # the schema refuses it when params.yaml is read, so the CLI stops with one line
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=r"key 'synth\.bp4d\.defects\.F001T2'"):
+        validate_params(params)
+    assert cli(["generate", "--dataset", "bp4d", "--params", str(path), "--out", str(tmp_path / "bp4d")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {path}: key 'synth.bp4d.defects.F001T2'")
+    # on an AU-coded task, and another defect on a task without AU coding, are valid
+    params["synth"]["bp4d"]["defects"] = {"F001T6": "au_length_mismatch", "F001T10": "missing_physiology",
+                                          "F001T2": "nonfinite_physiology"}
+    validate_params(params)
+    gen.check_defects(params["synth"]["bp4d"])
 
 
 def test_truth_hr_is_spectral_peak_of_written_bp(tmp_path):

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.config import load_params
-from pipeline.errors import InputError
+from pipeline.errors import ConfigError, InputError
 from pipeline.provenance import provenance
 from pipeline.synth import face, physio, render
 
@@ -208,6 +208,24 @@ def _bp4d_physiology(trial: Trial, rng: np.random.Generator) -> dict[str, np.nda
     }
 
 
+DEFECTS = ("au_length_mismatch", "missing_physiology", "nonfinite_physiology")
+
+
+def check_defects(cfg: dict, source: str = "params.yaml") -> None:
+    """Raise ConfigError (one line) for a configured BP4D+ defect that cannot be written.
+
+    ``au_length_mismatch`` lengthens the trial's AU file, which only the AU-coded tasks have.
+    """
+    for tid, kind in sorted(cfg.get("defects", {}).items()):
+        key = f"synth.bp4d.defects.{tid}"
+        if kind not in DEFECTS:
+            raise ConfigError(f"{source}: key '{key}': unknown defect {kind!r} (one of {', '.join(DEFECTS)})")
+        task = tid[4:]
+        if kind == "au_length_mismatch" and task not in AU_CODED_TASKS:
+            raise ConfigError(f"{source}: key '{key}': au_length_mismatch needs an AU-coded task "
+                              f"({', '.join(AU_CODED_TASKS)}); {task} has no AU coding")
+
+
 def _apply_defect(root: Path, subject: str, task: str, kind: str, n_frames: int) -> None:
     """Reproduce a published exclusion reason on an already written trial."""
     pdir = root / "Physiology" / subject / task
@@ -357,18 +375,22 @@ def _total_frames(dataset: str, cfg: dict) -> int:
     return n * len(cfg["subjects"])
 
 
-def generate(dataset: str, params: dict, out: Path) -> dict:
+def generate(dataset: str, params: dict, out: Path, source: str = "params.yaml") -> dict:
     """Write the semi-synthetic ``dataset`` into ``out`` atomically; return the summary.
 
     Inputs: params ``seed`` and section ``synth`` (difficulty preset, per-dataset sizes).
     Outputs: the real layout under ``out`` plus ``out/_truth/<trial_id>.npz`` (per-frame
     landmarks, face boxes, signals, AUs, pose), ``out/_truth/summary.json`` (per-trial true mean
-    HR/RR and AU rates, seed, params) and ``out/_truth/provenance.json``.
+    HR/RR and AU rates, seed, params) and ``out/_truth/provenance.json``. A configuration that
+    cannot be written raises ConfigError naming the key (``source`` is the params file) before
+    anything is written.
     """
     if dataset not in GENERATORS:
         raise InputError(out, f"unknown dataset {dataset!r} (one of {sorted(GENERATORS)})")
     synth = params["synth"]
     cfg = synth[dataset]
+    if dataset == "bp4d":
+        check_defects(cfg, source)
     preset = synth["presets"][synth["difficulty"]]
     seed = int(params["seed"])
     start = time.perf_counter()
@@ -401,6 +423,6 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    summary = generate(args.dataset, params, args.out)
+    summary = generate(args.dataset, params, args.out, source=str(args.params))
     print(json.dumps({"dataset": args.dataset, "trials": summary["n_trials"], "frames": summary["n_frames"],
                       "out": str(args.out)}))

@@ -45,9 +45,11 @@ NOTES = {
     "drml": "no published compute; region layer cells are near-equal splits of the 134x134 map",
     "alexnet": "no published compute; torchvision layout on 144x144 (2304 flattened features)",
     "jaanet": (
-        "no published compute; simplified JAA-Net: no face-alignment branch or landmark loss "
-        "(no landmark labels), learned per-AU attention instead of landmark-initialised refined "
-        "attention, one logit per AU, 144x144 input instead of 176x176"
+        "no published compute; one model stands for both JAA-Net rows of paper Table 2 "
+        "(JAA-Net [39], ECCV 2018, and its IJCV 2021 extension [40]): a single simplified JAA-Net, "
+        "no face-alignment branch or landmark loss (no landmark labels), learned per-AU attention "
+        "instead of landmark-initialised refined attention, one logit per AU, 144x144 input "
+        "instead of 176x176"
     ),
 }
 
@@ -67,18 +69,26 @@ def _rel(value: float, reference: float | None) -> float | None:
     return None if reference in (None, 0) else (value - reference) / reference
 
 
-def audit_variant(name: str, n_frames: int, big_size: int = 144, small_size: int = 9) -> dict[str, Any]:
-    """Params and FLOPs per output frame of one variant, from one chunk of ``n_frames``."""
+def audit_variant(name: str, n_frames: int, big_size: int = 144, small_size: int = 9,
+                  flops: bool = True) -> dict[str, Any]:
+    """Params and FLOPs per output frame of one variant, from one chunk of ``n_frames``.
+
+    The parameters are counted on the built model before any forward pass; ``flops=False``
+    stops there (``{"params": n}``), without tracing a full-size chunk.
+    """
     model = build_model(name, seed=0, n_frames=n_frames)
+    params = count_params(model)
+    if not flops:
+        return {"params": params}
     big = torch.zeros(n_frames, 3, big_size, big_size)
     small = torch.zeros(n_frames, 3, small_size, small_size)
-    flops = count_flops(model, (big, small))
+    counted = count_flops(model, (big, small))
     return {
-        "params": count_params(model),
-        "flops_per_chunk": flops.total,
-        "mflops_per_frame": flops.total / n_frames / 1e6,
-        "by_operator": flops.by_operator,
-        "uncounted_ops": flops.uncounted_ops,
+        "params": params,
+        "flops_per_chunk": counted.total,
+        "mflops_per_frame": counted.total / n_frames / 1e6,
+        "by_operator": counted.by_operator,
+        "uncounted_ops": counted.uncounted_ops,
     }
 
 

@@ -14,9 +14,11 @@ from torch import nn
 
 from pipeline import compute_audit
 from pipeline.errors import ConfigError, InputError
-from pipeline.models import build_model, count_params
+from pipeline.models import build_model, count_params, list_variants, variant_info
 from pipeline.models.flops import count_flops
-from tests.tiny_config import tiny_params
+from tests.tiny_config import ROOT, tiny_params
+
+PUBLISHED = [n for n in list_variants() if variant_info(n).published_key]  # Table 1, supp. Table 3
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -66,6 +68,42 @@ def test_flops_do_not_depend_on_weights_or_shift() -> None:
     assert len(set(counts.values())) == 1
 
 
+def test_every_published_figure_has_a_variant() -> None:
+    keys = {variant_info(n).published_key for n in PUBLISHED}
+    assert keys == set(compute_audit.load_reference()["variants"])
+    assert len(PUBLISHED) == 10
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_published_flops_within_tolerance_and_exact_params(name: str) -> None:
+    tolerance = yaml.safe_load((ROOT / "params.yaml").read_text())["compute"]["flops_tolerance"]
+    assert tolerance == 0.01
+    reference = compute_audit.load_reference()
+    pub = reference["variants"][variant_info(name).published_key]
+    table, details = compute_audit.compute_audit([name], reference["chunk_length"], tolerance, reference)
+    d = details[name]
+    assert d["uncounted_ops"] == {}
+    assert abs(d["mflops_per_frame"] - pub["mflops_published"]) <= tolerance * pub["mflops_published"]
+    assert d["flops_within_tolerance"] is True
+    assert d["params"] == pub["params_exact"] == count_params(build_model(name))
+    assert d["params_match"] is True and d["params_rounding_match"] is True
+    row = table.iloc[0]
+    assert row["published_mflops"] == pub["mflops_published"] and row["published_params"] == pub["params_exact"]
+    if pub["mflops_authors_code"] is not None:
+        # the counted figure is that of flopth on the authors' public class (to the printed
+        # precision), except the lateral Big-to-Small pooling flopth does not see (0.055 M)
+        lateral_pool = 0.055 if variant_info(name).options["lateral"] in ("b2s", "bidir") else 0.0
+        assert d["mflops_per_frame"] == pytest.approx(pub["mflops_authors_code"] + lateral_pool, abs=0.006)
+
+
+def test_big_plus_two_small_is_table_1_not_the_text() -> None:
+    # paper Sec. 5.2 prints "Big + 2xSmall: 549M FLOPs"; its Table 1 gives 451.63 + 2 x 3.73
+    big = compute_audit.audit_variant("big_only", 3)["mflops_per_frame"]
+    small = compute_audit.audit_variant("small_only", 3)["mflops_per_frame"]
+    assert big + 2 * small == pytest.approx(451.63 + 2 * 3.73, abs=0.01)
+    assert big + 2 * small == pytest.approx(459.10, abs=0.005)
+
+
 def _params_file(tmp_path: Path, **compute: object) -> Path:
     params = tiny_params()
     params["compute"] = {**params["compute"], **compute}
@@ -92,7 +130,10 @@ def test_stage_writes_the_contract(tmp_path: Path) -> None:
     assert rows.loc["small_only", "mflops_per_frame"] == pytest.approx(3.73, abs=0.005)
     assert rows.loc["bigsmall_lateral_bidir", "params"] == 2_160_910
     assert "0.9%" in rows.loc["bigsmall", "note"]
+    # the text's "Big + 2xSmall: 549M" against Table 1's own 451.63 + 2 x 3.73
+    assert "549M" in rows.loc["bigsmall", "note"] and "459.09 M" in rows.loc["bigsmall", "note"]
     assert pd.isna(rows.loc["jaanet", "published_mflops"]) and "face-alignment" in rows.loc["jaanet", "note"]
+    assert "both JAA-Net rows of paper Table 2" in rows.loc["jaanet", "note"]
     summary = json.loads((out.parent / "audit.json").read_text())
     assert summary["all_checks_pass"] is True
     assert summary["variants"]["bigsmall"]["mflops_authors_code"] == 155.38

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
-from pipeline.compute_audit import load_reference
+from pipeline.compute_audit import audit_variant, load_reference
 from pipeline.models import build_model, count_params, list_variants, variant_info
 from pipeline.models.bigsmall import BigSmall
+from pipeline.models.registry import resolved_options
 
 ALL = list_variants()
 HEAVY = {"drml", "alexnet", "jaanet", "bigsmall_pp"}  # large or slow on CPU: fewer cases
@@ -16,6 +19,12 @@ N_AU = {"au": 12, "pulse": 1, "resp": 1}
 # the same; full-size shapes and counts are checked separately).
 SIZES = {"drml": (72, 9), "alexnet": (96, 9), "deepphys": (48, 3), "mtts_can": (48, 3),
          "efficientphys": (48, 3), "jaanet": (48, 3)}
+# Exact parameter counts (full-size models) of the variants without a published figure.
+UNPUBLISHED_PARAMS = {
+    "bigsmall_gray": 2_141_902, "bigsmall_aligned_bn": 2_142_734, "bigsmall_pp": 3_713_326,
+    "deepphys": 795_043, "mtts_can": 1_458_852, "efficientphys": 729_481, "drml": 35_306_252,
+    "alexnet": 28_741_452, "jaanet": 4_787_384,
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -86,27 +95,47 @@ def test_bad_batch_raises() -> None:
         build_model("bigsmall")(big, small)
 
 
+def _changed_rows(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> set[int]:
+    """Rows (output frames) where any head's prediction differs between two forward passes."""
+    return {i for i in range(next(iter(a.values())).shape[0]) if any(not torch.equal(a[t][i], b[t][i]) for t in a)}
+
+
+@pytest.mark.parametrize("n_frames", [1, 3, 5])
 @pytest.mark.parametrize("name", [n for n in ALL if variant_info(n).family == "bigsmall" and "big" in variant_info(n).inputs])
-def test_big_sees_one_frame_per_chunk(name: str) -> None:
-    n_chunks, n_frames = 2, 3
-    model = build_model(name, seed=0, **sized(name)).eval()
+def test_big_sees_one_frame_per_chunk(name: str, n_frames: int) -> None:
+    n_chunks = 2
+    model = build_model(name, seed=0, n_frames=n_frames, **sized(name)).eval()
     info = variant_info(name)
+    big, small = small_inputs(name, n_chunks, n_frames)
+    small = small if "small" in info.inputs else None
+
+    def run(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return model(x, small)
+
     seen: list[int] = []
     first = next(m for m in model.big.modules() if isinstance(m, torch.nn.Conv2d))
     hook = first.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[0]))
-    big, small = small_inputs(name, n_chunks, n_frames)
-    with torch.no_grad():
-        ref = model(big, small if "small" in info.inputs else None)
-        # change every Big frame except frame 0 of each chunk
-        other = big.clone()
-        keep = torch.arange(big.shape[0]) % n_frames == 0
-        other[~keep] = torch.randn_like(other[~keep])
-        alt = model(other, small if "small" in info.inputs else None)
+    ref = run(big)
     hook.remove()
-    per_chunk = info.big_frames_per_chunk()
-    assert seen == [n_chunks * per_chunk, n_chunks * per_chunk]
-    changed = any(not torch.allclose(ref[t], alt[t]) for t in ref)
-    assert changed == (per_chunk != 1)
+    per_chunk = info.big_frames_per_chunk(n_frames)
+    assert per_chunk == (1 if info.options["big_downsample"] and "small" in info.inputs else n_frames)
+    assert seen == [n_chunks * per_chunk]
+    noise = torch.Generator().manual_seed(1)
+
+    # frame 0 of chunk 0 reaches chunk 0 only: all its N predictions when its Big map serves the
+    # whole chunk, its own prediction when every frame goes through Big
+    alt = big.clone()
+    alt[0] = torch.randn(alt[0].shape, generator=noise)
+    assert _changed_rows(ref, run(alt)) == (set(range(n_frames)) if per_chunk == 1 else {0})
+
+    # frames 1..N-1 of every chunk: ignored with down-sampling, each its own prediction without
+    if n_frames > 1:
+        rest = torch.arange(n_chunks * n_frames) % n_frames != 0
+        alt = big.clone()
+        alt[rest] = torch.randn(alt[rest].shape, generator=noise)
+        expected = set() if per_chunk == 1 else set(rest.nonzero().flatten().tolist())
+        assert _changed_rows(ref, run(alt)) == expected
 
 
 def test_big_map_is_shared_by_the_frames_of_a_chunk() -> None:
@@ -133,19 +162,21 @@ def test_gradient_reaches_every_parameter(name: str) -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("name", ["bigsmall", "bigsmall_lateral_bidir", "mtts_can", "efficientphys", "drml"])
+@pytest.mark.parametrize("name", ALL)
 def test_same_seed_same_outputs(name: str) -> None:
     info = variant_info(name)
     big, small = small_inputs(name, 1, 3)
     args = (big if "big" in info.inputs else None, small if "small" in info.inputs else None)
-    outs = []
+    models, outs = [], []
     for seed in (5, 5, 6):
         model = build_model(name, seed=seed, **sized(name)).eval()
         with torch.no_grad():
             outs.append(model(*args))
-    task = info.tasks[0]
-    assert torch.equal(outs[0][task], outs[1][task])
-    assert not torch.equal(outs[0][task], outs[2][task])
+        models.append(model.state_dict())
+    assert all(torch.equal(models[0][k], models[1][k]) for k in models[0])
+    for task in info.tasks:
+        assert torch.equal(outs[0][task], outs[1][task])
+        assert not torch.equal(outs[0][task], outs[2][task])
 
 
 def test_seed_leaves_global_rng_alone() -> None:
@@ -156,16 +187,59 @@ def test_seed_leaves_global_rng_alone() -> None:
     assert torch.equal(torch.rand(3), a)
 
 
+@pytest.mark.parametrize("name", ["bigsmall", "bigsmall_aligned_bn", "mtts_can", "alexnet"])
+def test_seeded_weights_are_those_of_manual_seed(name: str) -> None:
+    # seeding only the CPU generator gives the weights torch.manual_seed(seed) gave
+    info = variant_info(name)
+    opts = resolved_options(name)
+    if "n_frames" not in inspect.signature(info.constructor).parameters:
+        opts.pop("n_frames")
+    cuda = range(torch.cuda.device_count()) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):  # torch.manual_seed seeds CUDA too: restore it
+        torch.manual_seed(7)
+        expected = info.constructor(**opts).state_dict()
+    got = build_model(name, seed=7).state_dict()
+    assert list(got) == list(expected)
+    assert all(torch.equal(got[k], expected[k]) for k in got)
+
+
+def test_seed_does_not_reseed_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch.manual_seed would re-seed every CUDA generator (or queue it until CUDA starts)
+    calls: list[int] = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(seed))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: calls.append(seed))
+    build_model("bigsmall", seed=3)
+    assert calls == []
+
+
+def test_seed_leaves_cuda_rng_alone() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    torch.cuda.manual_seed_all(123)
+    before = torch.cuda.get_rng_state_all()
+    a = torch.rand(3, device="cuda")
+    torch.cuda.set_rng_state_all(before)
+    build_model("bigsmall", seed=9)
+    assert all(torch.equal(x, y) for x, y in zip(torch.cuda.get_rng_state_all(), before))
+    assert torch.equal(torch.rand(3, device="cuda"), a)
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_param_count_equals_the_audit(name: str) -> None:
+    # the compute audit's count (no forward pass) is that of the model the registry builds
     info = variant_info(name)
-    ref = load_reference()["variants"]
     n = count_params(build_model(name))
+    assert audit_variant(name, info.chunk_length, flops=False)["params"] == n
     if info.published_key:
-        assert n == ref[info.published_key]["params_exact"]
-        assert round(n / 1e6, 2) == ref[info.published_key]["params_published_m"]
+        pub = load_reference()["variants"][info.published_key]
+        assert n == pub["params_exact"]
+        assert round(n / 1e6, 2) == pub["params_published_m"]
     else:
-        assert n > 0
+        assert n == UNPUBLISHED_PARAMS[name]
+
+
+def test_every_unpublished_count_is_pinned() -> None:
+    assert set(UNPUBLISHED_PARAMS) == {n for n in ALL if variant_info(n).published_key is None}
 
 
 def test_architecture_facts() -> None:

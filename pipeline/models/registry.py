@@ -142,15 +142,25 @@ def build_model(name: str, seed: int | None = None, **options: Any) -> nn.Module
     opts = resolved_options(name, **options)
     if info.constructor in _NO_CHUNK_ARG:
         opts.pop("n_frames", None)
-    if seed is None:
-        model = info.constructor(**opts)
-    else:
-        # a private RNG stream: the same seed gives the same weights, the caller's RNG is untouched
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = info.constructor(**opts)
+    model = info.constructor(**opts) if seed is None else _seeded(info.constructor, opts, seed)
     model.variant = name  # type: ignore[attr-defined]
     return model
+
+
+def _seeded(constructor: Callable[..., nn.Module], opts: dict[str, Any], seed: int) -> nn.Module:
+    """``constructor(**opts)`` on a private RNG stream: the same seed gives the same weights and
+    the caller's RNG state (CPU and every accelerator) is left as it was.
+
+    Models are built on the CPU, so only the CPU generator is seeded (the same weights as after
+    ``torch.manual_seed(seed)``). ``torch.manual_seed`` itself would also re-seed every CUDA
+    generator, or, before CUDA is initialised, queue that re-seeding for the first CUDA call,
+    and ``fork_rng`` restores only the devices it forks. Already-initialised CUDA devices are
+    forked as well, so nothing a constructor might draw there leaks out either.
+    """
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.default_generator.manual_seed(int(seed))
+        return constructor(**opts)
 
 
 def count_params(model: nn.Module) -> int:

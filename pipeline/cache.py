@@ -33,6 +33,8 @@ array refers to the same video frame, ``frame_index[t]``)::
                                pulse target for BP4D+)
         pos_ppg_raw            envelope-normalised POS pseudo-PPG
         pos_ppg_filtered       POS pseudo-PPG after the band-pass, before envelope normalisation
+                               (the three pos_ppg labels are absent from a PPG trial whose
+                               pseudo-label failed; group attr ``pos_ppg_missing`` says why)
         hr_bpm, resp_bpm       rates aligned to frames
         au                     (L, K) int8: 1 active, 0 inactive, -1 not coded; attr ``au_names``
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -135,28 +134,33 @@ def settings_from_params(params: dict[str, Any], dataset: str) -> Settings:
 # cache key
 
 
-def _module_files(dataset: str | None) -> list[Path]:
-    """Source files whose code shapes the cache content."""
-    here = Path(__file__).resolve().parent
-    files = [here / "preprocess.py", here / "frames.py", here / "datasets" / "base.py"]
-    pseudo = here / "signals" / "pseudo_label.py"
-    if pseudo.exists():
-        files.append(pseudo)
-    if dataset is not None:
-        try:
-            from pipeline.datasets import get_layout
+# The modules and packages whose code shapes the cache content: the same list the preprocess
+# job depends on in the DAG (workflow/rules/preprocess.smk, dvc.yaml), so an edit that re-runs
+# the job also changes the key.
+KEY_SOURCES = ("preprocess.py", "frames.py", "cache.py", "datasets", "signals")
 
-            files.append(Path(inspect.getsourcefile(get_layout(dataset))))
-        except Exception:  # layout package not importable: key still covers the writer code
-            pass
+
+def _module_files(dataset: str | None = None) -> list[Path]:
+    """Source files whose code shapes the cache content, in a stable order."""
+    here = Path(__file__).resolve().parent
+    files: list[Path] = []
+    for name in KEY_SOURCES:
+        path = here / name
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.py")))
+        else:
+            files.append(path)
     return files
 
 
 def code_version(dataset: str | None = None) -> str:
-    """Hash of the writer's source code, the layout's reader and the cache format version."""
+    """Hash of the cache format version and the source of every module that shapes the content
+    (the writer, frame operations, the layout readers and label alignment, the signal code behind
+    the POS pseudo-label). ``dataset`` is accepted for callers that key per dataset."""
     digest = hashlib.sha256(FORMAT_VERSION.encode())
+    root = Path(__file__).resolve().parent
     for path in _module_files(dataset):
-        digest.update(path.name.encode())
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -442,10 +446,15 @@ def _write_labels(
         try:
             filtered, env = pseudo_ppg(rgb, trial.fps, trial.signals["pulse"][start:stop], settings)
         except ValueError as err:
-            raise InputError(_trial_path(trial), f"POS pseudo-label failed: {err}") from None
-        grp.create_dataset("pos_ppg_filtered", data=filtered[:length].astype(np.float32))
-        grp.create_dataset("pos_ppg_raw", data=env[:length].astype(np.float32))
-        grp.create_dataset("pos_ppg", data=_tail(diff_normalise(env), length))
+            if trial.pulse_kind != "ppg":
+                # the pseudo-label is this trial's only pulse training target (BP4D+: BP wave)
+                raise InputError(_trial_path(trial), f"POS pseudo-label failed: {err}") from None
+            # a measured PPG is the target: keep the trial, record why the extra label is absent
+            grp.attrs["pos_ppg_missing"] = f"POS pseudo-label failed: {err}"
+        else:
+            grp.create_dataset("pos_ppg_filtered", data=filtered[:length].astype(np.float32))
+            grp.create_dataset("pos_ppg_raw", data=env[:length].astype(np.float32))
+            grp.create_dataset("pos_ppg", data=_tail(diff_normalise(env), length))
     if trial.au is not None:
         au = np.asarray(trial.au)[start:stop][:length]
         # occurrence: 1 active; every other coded value is inactive (as the authors); -1 uncoded

@@ -371,6 +371,23 @@ def test_pos_pseudo_label_stored(tmp_path: Path) -> None:
     assert np.fft.rfftfreq(4096, 1 / FPS)[spec.argmax()] * 60 == pytest.approx(72, abs=3)
 
 
+def test_failed_pseudo_label_excludes_bp_trials_but_keeps_ppg_trials(tmp_path: Path) -> None:
+    """A pulse with no power in the heart-rate band gives no pseudo-label. For BP4D+ (BP wave)
+    the pseudo-label is the only pulse training target, so the trial is excluded; a PPG trial
+    keeps its measured target and records why the extra label is missing."""
+    n = 60
+    flat = {"pulse": np.full(n, 80.0), "resp": pulse_wave(n, bpm=15)}
+    bp_trial = make_trial(n=n, trial_id="F001T1", signals=dict(flat))
+    with pytest.raises(InputError, match="POS pseudo-label failed: reference pulse has no power"):
+        preprocess_trial(bp_trial, tmp_path / "bp.h5", small_settings())
+    assert not (tmp_path / "bp.h5").exists()
+    ppg_trial = dataclasses.replace(make_trial(n=n, trial_id="F002T1", signals=dict(flat)), pulse_kind="ppg")
+    preprocess_trial(ppg_trial, tmp_path / "ppg.h5", small_settings())
+    with h5py.File(tmp_path / "ppg.h5") as h5:
+        assert {"pulse", "pulse_raw", "resp"} <= set(h5["labels"]) and "pos_ppg" not in h5["labels"]
+        assert "reference pulse has no power" in h5["labels"].attrs["pos_ppg_missing"]
+
+
 # --- cache key --------------------------------------------------------------------------------
 
 
@@ -388,6 +405,25 @@ def test_cache_key_changes_only_with_shaping_settings() -> None:
     assert cache_key("bp4d", s, code="c2") != key
     assert cache_key("ubfc", s, code="c1") != key
     assert len(cache_key("bp4d", s)) == 16  # the real code version hashes the sources
+
+
+def test_code_version_covers_exactly_the_code_the_dag_tracks() -> None:
+    """The key hashes the same modules whose edits re-run the preprocess job, so code that
+    changes the content (readers, label alignment, POS) can never leave a stale key."""
+    import yaml
+
+    from pipeline import preprocess as pp
+
+    root = Path(pp.__file__).resolve().parents[1]
+    deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["preprocess"]["do"]["deps"]
+    cli_helpers = {"pipeline/__main__.py", "pipeline/atomic.py", "pipeline/config.py",
+                   "pipeline/errors.py", "pipeline/provenance.py"}  # shape no content
+    shaping = {d for d in deps if d.startswith("pipeline/")} - cli_helpers
+    assert shaping == {f"pipeline/{name}" for name in pp.KEY_SOURCES}
+    hashed = {p.relative_to(root).as_posix() for p in pp._module_files()}
+    assert {"pipeline/signals/pos.py", "pipeline/signals/detrend.py", "pipeline/datasets/align.py",
+            "pipeline/datasets/bp4d.py", "pipeline/frames.py", "pipeline/cache.py"} <= hashed
+    assert pp.code_version("bp4d") == pp.code_version("ubfc") == pp.code_version()
 
 
 def test_settings_from_params_resolves_per_dataset() -> None:

@@ -165,6 +165,17 @@ def test_spectral_peak_degenerate() -> None:
         spectral_peak_hz(np.array([1.0, np.nan, 2.0]), 25.0, (0.75, 2.5))
 
 
+def test_constant_waveform_has_no_rate() -> None:
+    """A constant (e.g. a flat BP trace at 80 mmHg) leaves only rounding residue after the
+    detrend: no rate, rather than the band edge that the residue's periodogram would peak at."""
+    from pipeline.signals.rates import rate_bpm
+
+    assert np.isnan(rate_bpm(np.full(500, 80.0), 25.0, False, (0.75, 2.5)))
+    assert np.isnan(rate_bpm(np.zeros(500), 25.0, True, (0.75, 2.5)))
+    sine = 80 + 1e-3 * np.sin(2 * np.pi * 1.2 * np.arange(500) / 25.0)  # small but real
+    assert rate_bpm(sine, 25.0, False, (0.75, 2.5)) == pytest.approx(72, abs=3)
+
+
 def test_diff_normalise_round_trip() -> None:
     x = np.random.default_rng(3).normal(size=200).cumsum() + 7.0
     d = diff_normalise(x)

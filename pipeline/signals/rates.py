@@ -30,6 +30,9 @@ PULSE_BAND_HZ = (0.75, 2.5)
 RESP_BAND_HZ = (0.08, 0.5)
 
 
+# A filtered waveform this small relative to its input is rounding residue, not a rhythm.
+NO_POWER_RELATIVE = 1e-9
+
 def diff_normalise(x: np.ndarray, pad_end: bool = False) -> np.ndarray:
     """``diff(x) / std(diff(x))``, the label transform of supp. D.2 (length T-1).
 
@@ -117,9 +120,15 @@ def rate_bpm(
 ) -> float:
     """Rate in beats (or breaths) per minute of one waveform (see the module docstring).
 
-    NaN when the filtered waveform has no power in the band.
+    NaN when the filtered waveform has no power in the band, including a constant waveform
+    whose detrended residue is only floating-point rounding.
     """
     x = waveform_for_rate(signal, fps, diff_normalised, band, order, detrend_lambda)
+    scale = float(np.max(np.abs(signal))) if np.size(signal) else 0.0
+    if diff_normalised:
+        scale *= np.size(signal)  # the waveform was integrated
+    if not np.max(np.abs(x), initial=0.0) > NO_POWER_RELATIVE * scale:
+        return float("nan")
     return 60.0 * spectral_peak_hz(x, fps, band, zero_pad_factor)
 
 

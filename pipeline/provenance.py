@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import platform
 import subprocess
 import sys
@@ -28,14 +29,44 @@ def git_commit() -> str:
         return "unknown"
 
 
+# Keys of provenance records that say when, not what: left out of data hashes so that the same
+# data hashes the same on every run.
+VOLATILE_KEYS = frozenset({"created_utc"})
+
+
+def _without_volatile(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
+
+
+def _stable_name(path: Path) -> str:
+    """The file's name relative to the repository (or its bare name): the same in every clone."""
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path.name
+
+
 def hash_files(paths: Iterable[str | Path]) -> str:
-    """Content hash over files (directories are walked in sorted order)."""
+    """Content hash over files (directories are walked in sorted order). JSON files are hashed
+    without their creation time stamps, so re-running a stage on the same data keeps the hash."""
     digest = hashlib.sha256()
     files: list[Path] = []
     for p in map(Path, paths):
         files.extend(sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p])
     for f in files:
-        digest.update(str(f).encode())
+        digest.update(_stable_name(f).encode())
+        if f.suffix == ".json":
+            try:
+                doc = json.loads(f.read_text())
+            except (ValueError, UnicodeDecodeError):
+                pass
+            else:
+                digest.update(json.dumps(_without_volatile(doc), sort_keys=True).encode())
+                continue
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)

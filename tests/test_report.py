@@ -163,6 +163,20 @@ def test_self_contained_with_embedded_figures(inputs, tmp_path):
     assert (r.reproduced, r.published) == (4.0, 4.69) and r.difference == pytest.approx(-0.69)
 
 
+def test_provenance_in_the_report_is_stable(inputs, tmp_path):
+    """Commit, params hash and input-data hash are printed; a second build from the same inputs
+    gives the same hashes (the data hash ignores creation time stamps)."""
+    first = build.build_report(_params(), inputs, tmp_path / "r1")["provenance"]
+    second = build.build_report(_params(), inputs, tmp_path / "r2")["provenance"]
+    html = (tmp_path / "r1" / "index.html").read_text()
+    for key in ("git_commit", "params_hash", "data_hash"):
+        assert first[key] and first[key] == second[key]
+        assert f"<code>{first[key]}</code>" in html
+    changed = _params()
+    changed["report"]["digits"] = 3
+    assert build.build_report(changed, inputs, tmp_path / "r3")["provenance"]["params_hash"] != first["params_hash"]
+
+
 def test_absent_inputs_are_named(inputs, tmp_path):
     out = tmp_path / "reports"
     inputs.audit = tmp_path / "compute/missing.csv"

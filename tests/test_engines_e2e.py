@@ -87,6 +87,37 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     assert dvc_changed_stages(repo) == set()
 
 
+# (dotted key, new value) -> (Snakemake rules a dry run schedules, DVC stages reported changed).
+# Upstream edits must not touch generate, ingest, splits or the compute audit; DVC reports only
+# the stages that list the key (downstream ones change once their inputs do).
+DRY_RUN_EDITS = {
+    "preprocess.small_size": (7, {"preprocess", "unsupervised", "report"}, {"preprocess", "report"}),
+    "signals.chrom.window_s": (3.2, {"unsupervised", "report"}, {"unsupervised", "report"}),
+    "splits.unlisted_policy": ("code_release", {"splits", "unsupervised", "report"}, {"splits", "report"}),
+}
+
+
+@pytest.mark.parametrize("key", sorted(DRY_RUN_EDITS))
+def test_an_edit_schedules_only_its_dependants(snakemake_clone, key):
+    repo = snakemake_clone
+    value, expected_rules, expected_stages = DRY_RUN_EDITS[key]
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    node = params
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node[part]
+    assert node[leaf] != value
+    node[leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert set(snakemake_pending_rules(repo)) == expected_rules
+        assert {s.split("@")[0] for s in dvc_changed_stages(repo)} == expected_stages
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert snakemake_pending_rules(repo) == {}
+
+
 def test_snakemake_reruns_only_affected_jobs(snakemake_clone):
     repo = snakemake_clone
     edit_param(repo)

@@ -17,7 +17,8 @@ rule preprocess:
     output:
         directory("data/cache/{dataset}"),
     params:
-        tracked=lambda w: tracked("preprocess", "signals"),
+        # only the signals keys behind the POS pseudo-label shape the cache
+        tracked=lambda w: tracked("preprocess", "signals.pseudo_label", "signals.pos"),
     conda:
         "../../environment.yml"
     log:

@@ -1,0 +1,105 @@
+"""POS and CHROM through the real stages (generate -> ingest -> splits -> preprocess ->
+unsupervised) on the built-in data, easy and hard, against the truth the generator rendered.
+
+- easy: POS reaches the heart-rate MAE of at most 2 bpm that studio conditions allow;
+- hard (motion, light changes, a weaker pulse): POS is measurably worse, the room that the
+  learned models have to improve on;
+- the POS pseudo-label stored in the cache oscillates at the true heart rate (BP4D+ layout,
+  where it is the training target derived from the BP wave).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import ingest, preprocess, splits, unsupervised
+from pipeline.cache import open_cache
+from pipeline.synth import generate
+from tests.tiny_config import tiny_params
+
+pytestmark = pytest.mark.usefixtures("no_progress_bars")
+
+UBFC = {"subjects": [1, 3, 4, 5], "duration_s": 20, "frame_size": [160, 120]}
+BP4D = {"subjects": ["F003", "M001", "F007"], "au_task_frames": 260, "au_coded_frames": 220,
+        "other_task_frames": 4, "frame_size": [150, 200], "defects": {}, "missing_trials": []}
+
+
+@pytest.fixture(scope="module")
+def no_progress_bars():
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TQDM_DISABLE", "1")
+    yield
+    mp.undo()
+
+
+def run_stages(root: Path, dataset: str, difficulty: str, sizes: dict) -> Path:
+    """Every stage up to the cache (and the POS/CHROM evaluation for pulse datasets) through
+    their command lines, with a params file of their own; returns the run folder."""
+    params = tiny_params()
+    params["synth"]["difficulty"] = difficulty
+    params["synth"][dataset] = {**params["synth"][dataset], **sizes}
+    params["splits"]["n_folds"] = 2
+    pfile = root / "params.yaml"
+    root.mkdir(parents=True)
+    pfile.write_text(yaml.safe_dump(params, sort_keys=False))
+    p = ["--dataset", dataset, "--params", str(pfile)]
+    raw, interim, cache = root / "raw", root / "interim", root / "cache"
+    generate.main(p + ["--out", str(raw)])
+    ingest.main(p + ["--raw", str(raw), "--out", str(interim / "manifest.csv")])
+    splits.main(p + ["--manifest", str(interim / "manifest.csv"), "--out", str(interim / "splits.json")])
+    preprocess.main(p + ["--raw", str(raw), "--manifest", str(interim / "manifest.csv"),
+                         "--out", str(cache), "--no-progress"])
+    if dataset in params["unsupervised"]["datasets"]:
+        unsupervised.main(p + ["--cache", str(cache), "--splits", str(interim / "splits.json"),
+                               "--out", str(root / "results"), "--no-progress"])
+    return root
+
+
+@pytest.fixture(scope="module")
+def ubfc_runs(tmp_path_factory) -> dict[str, dict]:
+    base = tmp_path_factory.mktemp("builtin")
+    runs = {}
+    for difficulty in ("easy", "hard"):
+        root = run_stages(base / difficulty, "ubfc", difficulty, UBFC)
+        runs[difficulty] = json.loads((root / "results" / "metrics.json").read_text())
+    return runs
+
+
+def test_pos_on_easy_builtin_data_within_2_bpm(ubfc_runs):
+    pos = ubfc_runs["easy"]["POS"]
+    assert pos["n_trials"] == len(UBFC["subjects"])
+    assert pos["hr_mae"] <= 2.0, pos
+
+
+def test_pos_on_hard_builtin_data_is_measurably_worse(ubfc_runs):
+    easy, hard = ubfc_runs["easy"]["POS"], ubfc_runs["hard"]["POS"]
+    assert hard["n_trials"] == easy["n_trials"]
+    assert hard["hr_mae"] >= easy["hr_mae"] + 2.0, (easy, hard)
+
+
+def test_pseudo_label_peaks_at_the_true_heart_rate_on_builtin_bp4d(tmp_path):
+    root = run_stages(tmp_path / "bp4d", "bp4d", "easy", BP4D)
+    index = open_cache(root / "cache")
+    assert len(index.trial_ids) == 3 * 4  # T1, T6, T7, T8 of one subject per published fold
+    for trial_id in index.trial_ids:
+        with h5py.File(index.root / f"{trial_id}.h5") as h5:
+            label = h5["labels/pos_ppg_raw"][:].astype(np.float64)
+            fps = float(h5.attrs["fps"])
+            start, stop = (int(v) for v in h5.attrs["segment"])
+        nfft = 8192  # fine bins: the comparison is limited by the label, not the spectrum
+        spec = np.abs(np.fft.rfft(label - label.mean(), nfft))
+        peak_bpm = 60.0 * np.fft.rfftfreq(nfft, 1.0 / fps)[spec.argmax()]
+        true_bpm = truth_hr(root, trial_id, start, stop)
+        assert peak_bpm == pytest.approx(true_bpm, abs=3.0), trial_id
+
+
+def truth_hr(root: Path, trial_id: str, start: int, stop: int) -> float:
+    """Mean true heart rate over the cached segment (the rendered per-frame rate)."""
+    arrays = np.load(root / "raw" / "_truth" / f"{trial_id}.npz")
+    return float(np.mean(arrays["hr_bpm"][start:stop]))

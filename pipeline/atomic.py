@@ -34,9 +34,15 @@ def atomic_path(target: str | Path, is_dir: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         if is_dir:
+            # two renames, then the slow delete: the target is absent only between the renames,
+            # never while an old tree is being removed
+            old = None
             if target.exists():
-                shutil.rmtree(target)
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old.tmp", dir=target.parent))
+                os.replace(target, old / target.name)
             os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)

@@ -107,6 +107,11 @@ def test_atomic_directory_replaces_whole(tmp_path):
             raise ValueError
     assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["cache"]
+    # a successful rewrite replaces the old tree and leaves no old copy beside it
+    with atomic_path(target, is_dir=True) as tmp:
+        (tmp / "c.txt").write_text("3")
+    assert sorted(p.name for p in target.iterdir()) == ["c.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]
 
 
 def test_snakemake_stops_with_one_line_on_a_bad_key(tmp_path):

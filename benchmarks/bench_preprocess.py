@@ -19,6 +19,7 @@ dataset is used. Printed figures:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pickle
 import resource
@@ -36,15 +37,13 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.cache import TrialCache  # noqa: E402
 from pipeline.datasets.base import TrialData, TrialRef  # noqa: E402
-from pipeline.preprocess import Settings, preprocess_trial  # noqa: E402
+from pipeline.config import load_params  # noqa: E402
+from pipeline.preprocess import preprocess_trial, settings_from_params  # noqa: E402
 
 FPS = 25.0
-SETTINGS = Settings(
-    big_size=144, small_size=9, chunk_length=3, crop_anchor="bottom", crop_to_au_range=False,
-    diff_tail="trim", small_dtype="float32",
-    pseudo_label={"halfband_bpm": 20.0, "window_s": 1.6, "limits_hz": [0.7, 3.0], "order": 2,
-                  "detrend_lambda": 100.0},
-)
+# the committed params.yaml settings (whole trials: the timed video is not cut to an AU segment)
+SETTINGS = dataclasses.replace(settings_from_params(load_params(ROOT / "params.yaml"), "bp4d"),
+                               crop_to_au_range=False)
 
 
 def face_frames(n: int, h: int, w: int, seed: int = 0) -> Iterator[np.ndarray]:

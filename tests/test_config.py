@@ -135,3 +135,21 @@ def test_snakemake_stops_with_one_line_on_a_bad_key(tmp_path):
     assert proc.returncode == 1
     lines = [l for l in proc.stderr.splitlines() + proc.stdout.splitlines() if l.startswith("error:")]
     assert lines == ["error: params.yaml: unknown key 'sede'"]
+
+
+def test_every_params_key_is_described_in_the_schema():
+    """The README promises a description for every key: the schema is the reference."""
+    from pipeline.config import load_schema
+
+    def undescribed(node: dict, path: str) -> list[str]:
+        out = []
+        for key, sub in (node.get("properties") or {}).items():
+            dotted = f"{path}.{key}" if path else key
+            if "description" not in sub:
+                out.append(dotted)
+            out += undescribed(sub, dotted)
+        if isinstance(node.get("additionalProperties"), dict):
+            out += undescribed(node["additionalProperties"], f"{path}.*")
+        return out
+
+    assert undescribed(load_schema(), "") == []

@@ -239,6 +239,23 @@ def test_inputs_equal_float_computation(tmp_path: Path, anchor: str) -> None:
     np.testing.assert_allclose(small, small_ref, rtol=0, atol=2e-5)
 
 
+def test_big_inputs_within_half_a_grey_level_of_an_all_float_resize(tmp_path: Path) -> None:
+    """The resize output is stored as uint8 (as the authors' toolbox keeps its frames): against
+    a resize done in float, each standardised value differs by at most half a grey level over the
+    trial's std, and by far less on average."""
+    trial = make_trial(n=30, h=48, w=36)
+    s = small_settings(big_size=20, small_size=5)
+    preprocess_trial(trial, tmp_path / "t.h5", s)
+    x = np.stack([cv2.resize(F.square_crop(f).astype(np.float32), (20, 20), interpolation=cv2.INTER_AREA)
+                  for f in trial.frames()]).astype(np.float64)
+    big_float = (x - x.mean()) / x.std()
+    with TrialCache(tmp_path / "t.h5") as tc:
+        big = tc.big().astype(np.float64)
+    err = np.abs(big - big_float[: big.shape[0]])
+    assert err.max() <= 0.5 / x.std() + 1e-4
+    assert err.mean() < 0.3 / x.std()
+
+
 def test_small_frames_match_hand_computation(tmp_path: Path) -> None:
     # 4x4 frames, left half a[t], right half b[t]; Big size 4 (no resize), Small 2x2 (block means)
     a = [10, 30, 30, 10]

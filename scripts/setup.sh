@@ -6,6 +6,15 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
+  # Debian ships venv's pip bootstrap separately (python3-venv); install it when we may
+  if ! "$PYTHON" -c "import ensurepip" 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq python3-venv
+    else
+      echo "error: $PYTHON cannot create a virtual environment: install python3-venv (apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)

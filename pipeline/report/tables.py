@@ -211,7 +211,11 @@ def unsupervised_exclusions(results: list[UnsupervisedResult]) -> pd.DataFrame:
 # ---------------------------------------------------------------- compute audit
 
 def read_audit(path: Path) -> pd.DataFrame:
-    return read_csv(path, AUDIT_COLUMNS)[AUDIT_COLUMNS]
+    audit = read_csv(path, AUDIT_COLUMNS)[AUDIT_COLUMNS]
+    # parameter counts are integers; a column with gaps (no published figure) would print as float
+    for col in ("params", "published_params"):
+        audit[col] = pd.Series([None if pd.isna(v) else int(v) for v in audit[col]], index=audit.index, dtype=object)
+    return audit
 
 
 # ---------------------------------------------------------------- deviations

@@ -95,9 +95,8 @@ def test_ubfc_ppg_matches_truth_rate(generated):
 
 def test_same_seed_identical_bytes_other_seed_differs(generated, tmp_path):
     """All four datasets: the same seed rewrites every file byte for byte; another seed changes
-    every video, frame archive, waveform and truth file. Exempt: AU label files (a short coded
-    segment may hold no episode under either seed) and BP4D+'s rate channels (integers that
-    can coincide, e.g. clipped at the floor on a trial of 3 frames)."""
+    every video, frame archive, waveform, rate channel and truth file. Exempt: AU label files (a
+    short coded segment may hold no episode under either seed)."""
     for ds in DATASETS:
         first = files(generated / ds)
         gen.generate(ds, small_params(), tmp_path / "same" / ds)
@@ -107,7 +106,7 @@ def test_same_seed_identical_bytes_other_seed_differs(generated, tmp_path):
         gen.generate(ds, small_params(seed=1), tmp_path / "other" / ds)
         other = files(tmp_path / "other" / ds)
         assert len(other) == len(first), ds
-        shared = {v for k, v in first.items() if not k.startswith(AU_LABELS) and not k.endswith("Rate_BPM.txt")}
+        shared = {v for k, v in first.items() if not k.startswith(AU_LABELS)}
         shared &= set(other.values())
         assert not shared, (ds, [k for k, v in first.items() if v in shared])
 

@@ -192,3 +192,15 @@ def test_au_changes_pixels_where_expected():
     assert render.landmarks_pixels(g12, nz)[0, 48, 1] < lm[48, 1] - 1
     g26 = face.geometry(app, {26: np.full(1, 5.0)}, np.zeros(1))
     assert render.landmarks_pixels(g26, nz)[0, 8, 1] > lm[8, 1] + 2
+
+
+def test_short_trials_keep_a_plausible_heart_rate():
+    """Trials of a few frames (BP4D+'s filler tasks at small sizes) draw their slow drift from
+    the stationary process: near the subject's rate, never pinned at the clip limits."""
+    for seed in range(20):
+        for seconds in (0.12, 1.0, 4.0):
+            rng = np.random.default_rng(seed)
+            sub = physio.draw_subject(rng)
+            ph = physio.simulate(seconds, 1000.0, sub, rng)
+            assert np.abs(ph.hr_bpm - sub.base_hr_bpm).max() < 5 * 2.0 + sub.rsa_bpm, (seed, seconds)
+            assert 42.0 < ph.hr_bpm.min() and ph.hr_bpm.max() < 160.0

@@ -103,6 +103,12 @@ def breathing(
     return Breathing(volume=volume, rate_bpm=rate, breath_starts_s=np.asarray(starts))
 
 
+# slow heart-rate drift: white noise at 4 Hz smoothed by a Gaussian of DRIFT_SIGMA samples; the
+# smoothed process has std 1 / sqrt(2 sqrt(pi) sigma)
+DRIFT_SIGMA = 16
+DRIFT_WALK_STD = 1.0 / np.sqrt(2.0 * np.sqrt(np.pi) * DRIFT_SIGMA)
+
+
 def heart_rate(
     duration_s: float,
     fs: float,
@@ -124,8 +130,16 @@ def heart_rate(
     rise = task_rise_bpm * np.clip(1.0 - np.exp(-(t - onset) / 6.0), 0.0, None)
     # slow drift: white noise at 4 Hz, smoothed over ~4 s, scaled to the requested spread
     n_slow = max(int(duration_s * 4) + 2, 4)
-    walk = gaussian_filter1d(rng.standard_normal(n_slow), sigma=16, mode="nearest")
-    walk = walk / (np.std(walk) + 1e-9) * drift_bpm
+    if n_slow >= 2 * DRIFT_SIGMA:
+        walk = gaussian_filter1d(rng.standard_normal(n_slow), sigma=DRIFT_SIGMA, mode="nearest")
+        walk = walk / (np.std(walk) + 1e-9) * drift_bpm
+    else:
+        # under ~8 s the few slow samples are one nearly constant value whose sample std would
+        # blow the drift up to the clip limits: take a stretch of the stationary process (noise
+        # 4 sigma past both ends) scaled by the process's own std instead
+        pad = 4 * DRIFT_SIGMA
+        noise = rng.standard_normal(n_slow + 2 * pad)
+        walk = gaussian_filter1d(noise, sigma=DRIFT_SIGMA)[pad : pad + n_slow] / DRIFT_WALK_STD * drift_bpm
     drift = np.interp(t, np.linspace(0.0, duration_s, n_slow), walk)
     vol = resp_volume - np.mean(resp_volume)
     vol = vol / (np.max(np.abs(vol)) + 1e-9)

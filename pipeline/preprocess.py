@@ -140,7 +140,7 @@ def settings_from_params(params: dict[str, Any], dataset: str) -> Settings:
 KEY_SOURCES = ("preprocess.py", "frames.py", "cache.py", "datasets", "signals")
 
 
-def _module_files(dataset: str | None = None) -> list[Path]:
+def _module_files() -> list[Path]:
     """Source files whose code shapes the cache content, in a stable order."""
     here = Path(__file__).resolve().parent
     files: list[Path] = []
@@ -153,13 +153,13 @@ def _module_files(dataset: str | None = None) -> list[Path]:
     return files
 
 
-def code_version(dataset: str | None = None) -> str:
+def code_version() -> str:
     """Hash of the cache format version and the source of every module that shapes the content
     (the writer, frame operations, the layout readers and label alignment, the signal code behind
-    the POS pseudo-label). ``dataset`` is accepted for callers that key per dataset."""
+    the POS pseudo-label). The dataset enters the key separately (``cache_key``)."""
     digest = hashlib.sha256(FORMAT_VERSION.encode())
     root = Path(__file__).resolve().parent
-    for path in _module_files(dataset):
+    for path in _module_files():
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -167,7 +167,7 @@ def code_version(dataset: str | None = None) -> str:
 
 def cache_key(dataset: str, settings: Settings, code: str | None = None) -> str:
     """Name of the key folder: hash of the shaping settings, the dataset and the code version."""
-    code = code_version(dataset) if code is None else code
+    code = code_version() if code is None else code
     return params_hash({"dataset": dataset, "settings": settings.shaping(), "code": code})
 
 
@@ -547,6 +547,7 @@ def preprocess_trials(
     and leave no out folder.
     """
     out = Path(out)
+    code = code_version() if code is None else code  # read the sources once per run
     key = cache_key(dataset, settings, code)
     prov = provenance(
         {"dataset": dataset, "settings": asdict(settings)}, (info or {}).get("data_paths", ())
@@ -576,7 +577,7 @@ def preprocess_trials(
                 "key": key,
                 "dataset": dataset,
                 "format_version": FORMAT_VERSION,
-                "code_version": code if code is not None else code_version(dataset),
+                "code_version": code,
                 "settings": asdict(settings),
                 "n_trials": len(rows),
                 "excluded": excluded,

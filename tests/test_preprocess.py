@@ -440,7 +440,18 @@ def test_code_version_covers_exactly_the_code_the_dag_tracks() -> None:
     hashed = {p.relative_to(root).as_posix() for p in pp._module_files()}
     assert {"pipeline/signals/pos.py", "pipeline/signals/detrend.py", "pipeline/datasets/align.py",
             "pipeline/datasets/bp4d.py", "pipeline/frames.py", "pipeline/cache.py"} <= hashed
-    assert pp.code_version("bp4d") == pp.code_version("ubfc") == pp.code_version()
+    # an edit of any hashed module, e.g. the POS code behind the pseudo-label, changes the version
+    before = pp.code_version()
+    real_read = Path.read_bytes
+
+    def edited(path: Path) -> bytes:
+        data = real_read(path)
+        return data + b"\n# edited\n" if path.name == "pos.py" else data
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "read_bytes", edited)
+        assert pp.code_version() != before
+    assert pp.code_version() == before
 
 
 def test_settings_from_params_resolves_per_dataset() -> None:

@@ -33,6 +33,7 @@ RESP_BAND_HZ = (0.08, 0.5)
 # A filtered waveform this small relative to its input is rounding residue, not a rhythm.
 NO_POWER_RELATIVE = 1e-9
 
+
 def diff_normalise(x: np.ndarray, pad_end: bool = False) -> np.ndarray:
     """``diff(x) / std(diff(x))``, the label transform of supp. D.2 (length T-1).
 

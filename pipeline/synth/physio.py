@@ -136,7 +136,8 @@ def heart_rate(
     else:
         # under ~8 s the few slow samples are one nearly constant value whose sample std would
         # blow the drift up to the clip limits: take a stretch of the stationary process (noise
-        # 4 sigma past both ends) scaled by the process's own std instead
+        # 4 sigma past both ends) scaled by the process's own std instead. Longer trials keep the
+        # sample-spread scaling, which is sound there, so the default data stay as they were
         pad = 4 * DRIFT_SIGMA
         noise = rng.standard_normal(n_slow + 2 * pad)
         walk = gaussian_filter1d(noise, sigma=DRIFT_SIGMA)[pad : pad + n_slow] / DRIFT_WALK_STD * drift_bpm

@@ -9,8 +9,19 @@ layouts did not foresee still becomes an exclusion whose reason names the except
 message. Only a dataset that cannot be read at all (missing folder, no trial) raises
 ``InputError``.
 
-Outputs: ``manifest.csv`` (columns ``MANIFEST_COLUMNS``) and ``manifest.json`` next to it
-(provenance, counts by reason).
+Two checks look beyond one trial:
+
+- a folder (or file) where the layout keeps trials but whose name it does not accept
+  (``subject 16``, ``Subject18``) gets an excluded row, its relative path as trial id and no
+  subject, instead of being skipped without a word;
+- the same recording under two names would put one subject in two folds (train/test
+  leakage): every trial that passed the checks is fingerprinted by content (decoded pixels of
+  its first frames, frame count, every aligned label) and, of trials with equal fingerprints,
+  the first in the layout's order is kept and the others are excluded as duplicates of it.
+
+Outputs: ``manifest.csv`` (columns ``MANIFEST_COLUMNS``; ``au_uncoded_frames`` counts the
+frames inside the AU-coded segment that lack a code for at least one AU) and
+``manifest.json`` next to it (provenance, counts by reason, duplicate groups).
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pandas as pd
 import yaml
 from tqdm import tqdm
@@ -32,13 +44,21 @@ from tqdm import tqdm
 from pipeline.atomic import atomic_path, write_json
 from pipeline.config import load_params
 from pipeline.datasets import get_layout
-from pipeline.datasets.base import TrialData, TrialRef
+from pipeline.datasets.base import Stray, TrialData, TrialRef
 from pipeline.errors import InputError
 from pipeline.provenance import provenance
+from pipeline.raw_data import data_origin, require_user_data
 
 MANIFEST_COLUMNS = ["dataset", "trial_id", "subject", "task", "n_frames", "fps", "duration_s",
-                    "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "status", "reason"]
+                    "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "au_uncoded_frames",
+                    "status", "reason"]
+INT_COLUMNS = ["n_frames", "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "au_uncoded_frames"]
+NUMERIC_COLUMNS = ["n_frames", "fps", "duration_s", *INT_COLUMNS[1:]]
 PUBLISHED_REASON = "published exclusion list (supp. D)"
+DUPLICATE_KIND = "duplicate recording"
+# frames decoded for the content fingerprint: enough to tell recordings apart (sensor noise
+# differs in every frame), few enough to cost a fraction of the full decode check
+FINGERPRINT_FRAMES = 8
 
 
 def load_reference() -> dict:
@@ -56,9 +76,9 @@ def published_exclusions() -> dict[str, str]:
 class Excluded(Exception):
     """A trial fails a check; ``kind`` is the reason without trial-specific detail."""
 
-    def __init__(self, kind: str, detail: str = ""):
+    def __init__(self, kind: str, detail: str = "", reason: str | None = None):
         self.kind = kind
-        self.reason = f"{kind} ({detail})" if detail else kind
+        self.reason = reason or (f"{kind} ({detail})" if detail else kind)
         super().__init__(self.reason)
 
 
@@ -113,7 +133,42 @@ def _row(ref: TrialRef) -> dict[str, Any]:
     return {"dataset": ref.dataset, "trial_id": ref.trial_id, "subject": ref.subject,
             "task": ref.task, "n_frames": None, "fps": None, "duration_s": None,
             "pulse_len": None, "resp_len": None, "au_len": None, "au_start": None,
-            "au_stop": None, "status": "ok", "reason": ""}
+            "au_stop": None, "au_uncoded_frames": None, "status": "ok", "reason": ""}
+
+
+def fingerprint(data: TrialData, n_frames: int = FINGERPRINT_FRAMES) -> str:
+    """Content hash of a trial: frame count and shape, the decoded pixels of its first
+    ``n_frames`` frames and every aligned label array (names do not enter it)."""
+    digest = hashlib.sha256(f"{data.n_frames} {data.frame_shape}".encode())
+    for k, frame in enumerate(data.frames()):
+        if k >= n_frames:
+            break
+        digest.update(np.ascontiguousarray(frame).tobytes())
+    for name, values in sorted(data.signals.items()):
+        digest.update(name.encode() + np.asarray(values, np.float64).tobytes())
+    if data.au is not None:
+        digest.update(b"au" + np.ascontiguousarray(data.au, np.int8).tobytes())
+    return digest.hexdigest()
+
+
+def _stray_rows(dataset: str, strays: list[Stray]) -> list[tuple[dict[str, Any], str]]:
+    rows = []
+    for stray in strays:
+        kind = f"{'folder' if stray.is_dir else 'file'} name does not match the {dataset} layout"
+        row = {**_row(TrialRef(dataset, "", "", stray.path)), "status": "excluded",
+               "reason": f"{kind} (expected {stray.expected})"}
+        rows.append((row, kind))
+    return rows
+
+
+def duplicate_groups(table: pd.DataFrame) -> dict[str, list[str]]:
+    """Kept trial id -> the trial ids excluded as duplicate recordings of it."""
+    prefix = f"{DUPLICATE_KIND} of "
+    groups: dict[str, list[str]] = {}
+    for tid, reason in zip(table["trial_id"], table["reason"]):
+        if isinstance(reason, str) and reason.startswith(prefix):
+            groups.setdefault(reason[len(prefix):], []).append(str(tid))
+    return groups
 
 
 def ingest(dataset: str, raw: Path, cfg: dict) -> tuple[pd.DataFrame, Counter]:
@@ -127,6 +182,7 @@ def ingest(dataset: str, raw: Path, cfg: dict) -> tuple[pd.DataFrame, Counter]:
     listed = published_exclusions() if dataset == "bp4d" and cfg["bp4d_published_exclusions"] else {}
     tasks = set(cfg["bp4d_tasks"]) if dataset == "bp4d" else None
     rows, kinds = [], Counter()
+    first_of: dict[str, str] = {}  # fingerprint -> first trial id with it
     for ref in tqdm(refs, desc=f"ingest {dataset}", unit="trial", leave=False):
         row = _row(ref)
         try:
@@ -140,11 +196,16 @@ def ingest(dataset: str, raw: Path, cfg: dict) -> tuple[pd.DataFrame, Counter]:
                        duration_s=round(data.n_frames / data.fps, 6),
                        pulse_len=lengths.get("pulse"), resp_len=lengths.get("resp"))
             if data.au_range is not None:
-                row.update(au_start=data.au_range[0], au_stop=data.au_range[1],
-                           au_len=data.au_range[1] - data.au_range[0])
+                start, stop = data.au_range
+                uncoded = int(np.any(np.asarray(data.au)[start:stop] < 0, axis=1).sum())
+                row.update(au_start=start, au_stop=stop, au_len=stop - start, au_uncoded_frames=uncoded)
             if dataset in ("bp4d", "disfa") and data.au is None:
                 raise Excluded("AU occurrence file missing", _rel(ref.paths.get("au", ""), raw))
             check_trial(data, layout.FPS, cfg)
+            key = fingerprint(data)
+            if key in first_of:
+                raise Excluded(DUPLICATE_KIND, reason=f"{DUPLICATE_KIND} of {first_of[key]}")
+            first_of[key] = ref.trial_id
         except Excluded as exc:
             row.update(status="excluded", reason=exc.reason)
             kinds[exc.kind] += 1
@@ -162,8 +223,11 @@ def ingest(dataset: str, raw: Path, cfg: dict) -> tuple[pd.DataFrame, Counter]:
             row.update(status="excluded", reason=_with_message(kind, err, raw))
             kinds[kind] += 1
         rows.append(row)
+    for row, kind in _stray_rows(dataset, getattr(layout, "list_strays", lambda _: [])(raw)):
+        rows.append(row)
+        kinds[kind] += 1
     table = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    for col in ("n_frames", "pulse_len", "resp_len", "au_len", "au_start", "au_stop"):
+    for col in INT_COLUMNS:
         table[col] = table[col].astype("Int64")
     return table, kinds
 
@@ -182,7 +246,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, dtype={"trial_id": str, "subject": str, "task": str,
                                          "status": str, "reason": str}, keep_default_na=False,
-                            na_values={c: [""] for c in MANIFEST_COLUMNS[4:12]})
+                            na_values={c: [""] for c in NUMERIC_COLUMNS})
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         raise InputError(path, "manifest unreadable") from None
     missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
@@ -201,9 +265,12 @@ def write_manifest(table: pd.DataFrame, kinds: Counter, out: Path, dataset: str,
     meta = {
         "dataset": dataset,
         "raw": str(raw),
+        "data_origin": data_origin(dataset, raw, params),
         "counts": {"trials": len(table), "ok": ok, "excluded": len(table) - ok,
                    "subjects_ok": int(table.loc[table["status"] == "ok", "subject"].nunique()),
                    "by_reason": dict(sorted(kinds.items()))},
+        "duplicate_recordings": [{"kept": kept, "excluded": dups}
+                                 for kept, dups in sorted(duplicate_groups(table).items())],
         "provenance": {**provenance({"ingest": params["ingest"], "dataset": dataset},
                                     seed=params.get("seed")),
                        "raw_listing_hash": listing_hash(raw)},
@@ -219,6 +286,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--out", required=True, type=Path, help="data/interim/<dataset>/manifest.csv")
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    if args.dataset not in params["synth"]["datasets"]:
+        require_user_data(args.dataset, args.raw)  # one line naming the folder (DVC runs this too)
     table, kinds = ingest(args.dataset, args.raw, params["ingest"])
     write_manifest(table, kinds, args.out, args.dataset, args.raw, params)
     ok = int((table["status"] == "ok").sum())

@@ -58,7 +58,8 @@ def make_splits(dataset: str, manifest: pd.DataFrame, cfg: dict, seed: int) -> d
     """The splits document for a dataset (see the module docstring); ``cfg`` = ``splits``."""
     ok = manifest["status"] == "ok"
     subjects_ok = sorted(set(manifest.loc[ok, "subject"]), key=natural_key)
-    all_subjects = sorted(set(manifest["subject"]), key=natural_key)
+    # rows of unknown subject (a folder name the layout does not accept) place no subject
+    all_subjects = sorted({s for s in manifest["subject"] if isinstance(s, str) and s}, key=natural_key)
     excluded = {s: NO_OK_REASON for s in all_subjects if s not in set(subjects_ok)}
     unlisted: list[str] = []
     if dataset in PUBLISHED:

@@ -26,8 +26,9 @@ CFG = {"bp4d_tasks": ["T1", "T6", "T7", "T8"], "bp4d_published_exclusions": True
 N = 25  # frames per trial: 1 s at 25 fps
 
 
-def frames(n: int = N) -> list[np.ndarray]:
-    rng = np.random.default_rng(n)
+def frames(n: int = N, name: str = "") -> list[np.ndarray]:
+    """Noise frames; each trial name gets its own (equal content is a duplicate recording)."""
+    rng = np.random.default_rng([n, zlib.crc32(name.encode())])
     return [rng.integers(0, 256, (16, 12, 3), dtype=np.uint8) for _ in range(n)]
 
 
@@ -38,7 +39,7 @@ def write_bp4d(root: Path, subject: str, task: str, n: int = N, n_phys: int | No
     phys = {"BP_mmHg": 100 + 10 * np.sin(2 * np.pi * t), "Resp_Volts": np.sin(0.5 * t)}
     phys.update({k.replace("_", " ") if k == "Pulse_Rate_BPM" else k: v for k, v in phys_override.items()})
     occ = np.zeros((n // 2, 34), int) if au else None
-    bp4d.write_trial(root, subject, task, iter(frames(n)), phys, au_occurrence=occ, au_first_frame=au_first)
+    bp4d.write_trial(root, subject, task, iter(frames(n, subject + task)), phys, au_occurrence=occ, au_first_frame=au_first)
 
 
 def run(dataset: str, root: Path, **cfg) -> dict[str, tuple[str, str]]:
@@ -93,10 +94,12 @@ def test_bp4d_corrupt_jpeg(tmp_path: Path) -> None:
         members = [(info, zf.read(info)) for info in zf.infolist()]
     with zipfile.ZipFile(zpath, "w") as zf:
         for info, data in members:
-            zf.writestr(info, data[: len(data) // 2] if info.filename.endswith("0007.jpg") else data)
+            zf.writestr(info, data[: len(data) // 2] if info.filename.endswith("0017.jpg") else data)
     got = run("bp4d", tmp_path)
-    assert got["M002T1"] == ("excluded", "truncated JPEG (no end-of-image marker): 2D+3D/M002.zip:M002/T1/0007.jpg")
-    # without frame verification the trial passes ingest (the check is what catches it)
+    assert got["M002T1"] == ("excluded", "truncated JPEG (no end-of-image marker): 2D+3D/M002.zip:M002/T1/0017.jpg")
+    # without frame verification the trial passes ingest (the check is what catches it; the
+    # duplicate fingerprint decodes only the first frames)
+    assert ing.FINGERPRINT_FRAMES <= 17
     assert run("bp4d", tmp_path, verify_frames=False)["M002T1"] == ("ok", "")
 
 
@@ -236,7 +239,7 @@ def test_generated_defects_off_the_published_list_are_caught(tmp_path: Path) -> 
 
 def _ubfc(root: Path, subject: int, fps: float = 30.0, n: int = 30) -> None:
     ts = np.arange(n) / fps
-    ubfc.write_trial(root, subject, iter(frames(n)), fps, np.sin(ts), np.full(n, 70.0), ts)
+    ubfc.write_trial(root, subject, iter(frames(n, f"s{subject}")), fps, np.sin(ts), np.full(n, 70.0), ts)
 
 
 def test_ubfc_truncated_video_and_fps(tmp_path: Path) -> None:
@@ -260,7 +263,7 @@ def _pure(root: Path, person: int, setup: int, n: int = 30, ppg_span: float = 1.
     f_ns = 10**9 + np.arange(n) * 33_333_333
     m = int(60 * n / 30 * ppg_span)
     p_ns = 10**9 + np.arange(m) * 16_666_667
-    pure.write_trial(root, person, setup, iter(frames(n)), f_ns, np.cos(np.arange(m) / 9), p_ns)
+    pure.write_trial(root, person, setup, iter(frames(n, f"{person}-{setup}")), f_ns, np.cos(np.arange(m) / 9), p_ns)
 
 
 def test_pure_json_png_and_coverage(tmp_path: Path) -> None:
@@ -283,7 +286,7 @@ def test_pure_json_png_and_coverage(tmp_path: Path) -> None:
 def test_disfa_missing_au_and_out_of_range(tmp_path: Path) -> None:
     aus = (1, 2, 4, 6, 9, 12, 25, 26)
     for sn in (1, 2, 3):
-        disfa.write_trial(tmp_path, sn, iter(frames(20)), 20.0, {k: np.ones(20, int) for k in aus})
+        disfa.write_trial(tmp_path, sn, iter(frames(20, str(sn))), 20.0, {k: np.ones(20, int) for k in aus})
     (tmp_path / "ActionUnit_Labels" / "SN002" / "SN002_au25.txt").unlink()
     (tmp_path / "ActionUnit_Labels" / "SN003" / "SN003_au4.txt").write_text("1,0\n21,2\n")
     got = run("disfa", tmp_path)
@@ -323,3 +326,152 @@ def test_cli_writes_manifest_and_sidecar(tmp_path: Path, capsys: pytest.CaptureF
     assert cli(argv + ["--raw", str(tmp_path / "none"), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [f"error: {tmp_path / 'none'}: dataset folder missing"]
+
+
+def test_disfa_short_label_file_and_bad_intensity(tmp_path: Path) -> None:
+    """A label file shorter than the video and an intensity outside 0..5 exclude the trial with
+    the file named; a complete file keeps au_len equal to the frame count."""
+    aus = (1, 2, 4, 6, 9, 12, 25, 26)
+    for sn in (1, 2, 3, 4):
+        disfa.write_trial(tmp_path, sn, iter(frames(30, str(sn))), 20.0, {k: np.arange(30) % 6 for k in aus})
+    labels = tmp_path / "ActionUnit_Labels"
+    short = labels / "SN002" / "SN002_au1.txt"
+    short.write_text("".join(short.read_text().splitlines(keepends=True)[:20]))   # 20 of 30 frames
+    bad = labels / "SN003" / "SN003_au12.txt"
+    bad.write_text(bad.read_text().replace("\n8,1\n", "\n8,9\n"))
+    dup = labels / "SN004" / "SN004_au4.txt"
+    dup.write_text(dup.read_text().replace("\n8,1\n", "\n7,1\n"))                  # frame 7 twice, 8 missing
+    table, _ = ing.ingest("disfa", tmp_path, CFG)
+    got = table.set_index("trial_id")
+    assert (got.loc["SN001", "status"], got.loc["SN001", "au_len"], got.loc["SN001", "n_frames"]) == ("ok", 30, 30)
+    assert got.loc["SN001", "au_uncoded_frames"] == 0
+    assert got.loc["SN002", "reason"] == ("AU label file shorter than the video (codes 20 of 30 frames): "
+                                          "ActionUnit_Labels/SN002/SN002_au1.txt")
+    assert got.loc["SN003", "reason"] == ("AU intensity 9 at frame 8 outside the integers 0..5 (1 rows): "
+                                          "ActionUnit_Labels/SN003/SN003_au12.txt")
+    assert got.loc["SN004", "reason"] == "AU frame number 7 appears 2 times: ActionUnit_Labels/SN004/SN004_au4.txt"
+    assert (got["status"] == "excluded").sum() == 3
+
+
+def test_bp4d_missing_au_rows_are_uncoded_and_counted(tmp_path: Path) -> None:
+    """AU_OCC rows missing inside the coded segment become uncoded frames (-1), counted in the
+    manifest; the trial stays ok. A value other than 0, 1, 9 in a used AU column excludes it."""
+    write_bp4d(tmp_path, "F002", "T1", au_first=5)                    # frames 5..16 coded
+    au_csv = tmp_path / "AUCoding" / "AU_OCC" / "F002_T1.csv"
+    table = pd.read_csv(au_csv)
+    table.loc[:, "12"] = 1                                             # AU12 active where coded
+    table.loc[3, "6"] = 9                                              # frame 8: AU06 unknown
+    table.drop(index=[5, 6, 7]).to_csv(au_csv, index=False)            # frames 10, 11, 12 missing
+    write_bp4d(tmp_path, "F002", "T6")
+    bad = tmp_path / "AUCoding" / "AU_OCC" / "F002_T6.csv"
+    table = pd.read_csv(bad)
+    table.loc[2, "17"] = 5
+    table.to_csv(bad, index=False)
+    manifest, kinds = ing.ingest("bp4d", tmp_path, CFG)
+    got = manifest.set_index("trial_id")
+    row = got.loc["F002T1"]
+    assert (row.status, row.au_start, row.au_stop, row.au_len, row.au_uncoded_frames) == ("ok", 4, 16, 12, 4)
+    assert got.loc["F002T6", "reason"] == "AU17 value 5 at frame 3 is not 0, 1 or 9 (1 values): AUCoding/AU_OCC/F002_T6.csv"
+    data = bp4d.load_trial(bp4d.list_trials(tmp_path)[0])
+    au12 = data.au[:, bp4d.AU_NAMES.index("AU12")]
+    assert au12[:4].tolist() == [-1] * 4 and au12[16:].tolist() == [-1] * 9
+    assert au12[4:16].tolist() == [1, 1, 1, 1, 1, -1, -1, -1, 1, 1, 1, 1]
+    assert data.au[7, bp4d.AU_NAMES.index("AU06")] == -1 and data.au[7, bp4d.AU_NAMES.index("AU12")] == 1
+
+
+def test_stray_folders_are_listed_as_excluded(tmp_path: Path) -> None:
+    """Trial folders whose names the layout does not accept get an excluded row with the
+    reason; hidden and sidecar folders (_truth) do not."""
+    ubfc_root = tmp_path / "ubfc"
+    for sid in (1, 2):
+        _ubfc(ubfc_root, sid)
+    (ubfc_root / "subject2").rename(ubfc_root / "subject 16")
+    _ubfc(ubfc_root, 18)
+    (ubfc_root / "subject18").rename(ubfc_root / "Subject18")
+    (ubfc_root / "_truth").mkdir()
+    (ubfc_root / ".cache").mkdir()
+    (ubfc_root / "README.txt").write_text("not a trial\n")
+    table, kinds = ing.ingest("ubfc", ubfc_root, CFG)
+    got = {r.trial_id: (r.subject, r.status, r.reason) for r in table.itertuples()}
+    reason = "folder name does not match the ubfc layout (expected subject<N>)"
+    assert got == {"subject1": ("subject1", "ok", ""), "subject 16": ("", "excluded", reason),
+                   "Subject18": ("", "excluded", reason)}
+    assert kinds == {"folder name does not match the ubfc layout": 2}
+
+    pure_root = tmp_path / "pure"
+    _pure(pure_root, 1, 1)
+    _pure(pure_root, 1, 2)
+    (pure_root / "01-02").rename(pure_root / "1-2")
+    assert run("pure", pure_root)["1-2"] == ("excluded", "folder name does not match the pure layout (expected NN-MM)")
+
+    disfa_root = tmp_path / "disfa"
+    for sn in (1, 2):
+        disfa.write_trial(disfa_root, sn, iter(frames(20, str(sn))), 20.0, {k: np.ones(20, int) for k in (1, 2, 4, 6, 9, 12, 25, 26)})
+    vids = disfa_root / "Videos_LeftCamera"
+    (vids / "LeftVideoSN002_comp.avi").rename(vids / "LeftVideoSN2_comp.avi")
+    (disfa_root / "ActionUnit_Labels" / "SN002").rename(disfa_root / "ActionUnit_Labels" / "sn002")
+    got = run("disfa", disfa_root)
+    assert got["SN001"] == ("ok", "")
+    assert got["Videos_LeftCamera/LeftVideoSN2_comp.avi"] == (
+        "excluded", "file name does not match the disfa layout (expected LeftVideoSN<NNN>_comp.avi)")
+    assert got["ActionUnit_Labels/sn002"] == ("excluded", "folder name does not match the disfa layout (expected SN<NNN>)")
+
+    bp_root = tmp_path / "bp4d"
+    write_bp4d(bp_root, "F002", "T1")
+    write_bp4d(bp_root, "F003", "T1")
+    (bp_root / "2D+3D" / "F003.zip").rename(bp_root / "2D+3D" / "f003.zip")
+    (bp_root / "Physiology" / "F003").rename(bp_root / "Physiology" / "F 003")
+    (bp_root / "Physiology" / "F002" / "task6").mkdir()
+    got = run("bp4d", bp_root)
+    assert got["F002T1"] == ("ok", "")
+    assert got["2D+3D/f003.zip"] == ("excluded", "file name does not match the bp4d layout (expected F<NNN>.zip or M<NNN>.zip)")
+    assert got["Physiology/F 003"] == ("excluded", "folder name does not match the bp4d layout (expected F<NNN> or M<NNN>)")
+    assert got["Physiology/F002/task6"] == ("excluded", "folder name does not match the bp4d layout (expected T<N>)")
+
+
+def test_duplicate_recordings_are_excluded_and_reported(tmp_path: Path) -> None:
+    """The same recording under two subject names keeps the first, excludes the others with
+    the reason, and manifest.json lists the group; different recordings are never merged."""
+    raw = tmp_path / "raw"
+    for sid in (1, 2, 3):
+        _ubfc(raw, sid)
+    import shutil
+    shutil.copytree(raw / "subject1", raw / "subject7")
+    shutil.copytree(raw / "subject1", raw / "subject12")
+    shutil.copytree(raw / "subject2", raw / "subject5")
+    # same video, other labels: a different trial for the fingerprint (labels enter it)
+    shutil.copytree(raw / "subject3", raw / "subject9")
+    gt = raw / "subject9" / "ground_truth.txt"
+    rows = gt.read_text().splitlines()
+    gt.write_text("\n".join([rows[0].replace("e-01", "e-02", 1), *rows[1:]]) + "\n")
+    table, kinds = ing.ingest("ubfc", raw, CFG)
+    got = {r.trial_id: (r.status, r.reason) for r in table.itertuples()}
+    assert got == {"subject1": ("ok", ""), "subject2": ("ok", ""), "subject3": ("ok", ""),
+                   "subject5": ("excluded", "duplicate recording of subject2"),
+                   "subject7": ("excluded", "duplicate recording of subject1"), "subject9": ("ok", ""),
+                   "subject12": ("excluded", "duplicate recording of subject1")}
+    assert kinds == {"duplicate recording": 3}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["ingest"] = CFG
+    out = tmp_path / "manifest.csv"
+    ing.write_manifest(table, kinds, out, "ubfc", raw, params)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["duplicate_recordings"] == [{"kept": "subject1", "excluded": ["subject7", "subject12"]},
+                                            {"kept": "subject2", "excluded": ["subject5"]}]
+    assert meta["counts"]["by_reason"] == {"duplicate recording": 3}
+    back = ing.read_manifest(out)
+    assert back["au_uncoded_frames"].isna().all() and list(back.columns) == ing.MANIFEST_COLUMNS
+
+
+def test_stray_rows_place_no_subject_in_the_splits() -> None:
+    """A stray row has no subject: the splits neither place nor list an empty subject."""
+    from pipeline.splits import make_splits
+
+    rows = [{**dict.fromkeys(ing.MANIFEST_COLUMNS), "dataset": "ubfc", "trial_id": f"subject{i}",
+             "subject": f"subject{i}", "status": "ok", "reason": ""} for i in range(1, 7)]
+    rows.append({**dict.fromkeys(ing.MANIFEST_COLUMNS), "dataset": "ubfc", "trial_id": "subject 16",
+                 "subject": "", "status": "excluded", "reason": "folder name does not match the ubfc layout"})
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    doc = make_splits("ubfc", pd.DataFrame(rows), {**params["splits"], "n_folds": 3}, 0)
+    placed = sorted(s for f in doc["folds"] for s in f["test"])
+    assert placed == [f"subject{i}" for i in range(1, 7)] and doc["excluded_subjects"] == {}

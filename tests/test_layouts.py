@@ -68,7 +68,7 @@ def test_bp4d_round_trip(tmp_path: Path) -> None:
     occ = np.zeros((20, 34), np.int64)
     col = {k: j for j, k in enumerate(bp4d.AU_COLUMNS)}
     occ[:, col[12]] = 1                # AU12 active throughout
-    occ[5, col[6]] = 9                 # "unknown" code: inactive as in the authors' code
+    occ[5, col[6]] = 9                 # "unknown" code: not coded for that AU only
     occ[6, col[6]] = 1
     occ[:, col[5]] = 1                 # AU05 is not among the 12 used
     _bp4d_write(tmp_path, au_occurrence=occ, au_first_frame=11)
@@ -91,7 +91,8 @@ def test_bp4d_round_trip(tmp_path: Path) -> None:
     assert data.au_range == (10, 30) and data.au.shape == (50, 12) and data.au.dtype == np.int8
     au12, au06 = data.au[:, 6], data.au[:, 3]
     assert np.all(au12[:10] == -1) and np.all(au12[10:30] == 1) and np.all(au12[30:] == -1)
-    assert au06[15] == 0 and au06[16] == 1 and au06[10:30].sum() == 1
+    assert au06[15] == -1 and au06[16] == 1 and np.sum(au06[10:30] == 1) == 1 and np.sum(au06[10:30] == -1) == 1
+    assert np.all(data.au[15, np.arange(12) != 3] >= 0)  # the other AUs of that frame stay coded
     frames = list(data.frames())
     assert len(frames) == 50
     err = max(np.abs(a.astype(int) - b).max() for a, b in zip(frames, smooth_frames(50)))

@@ -9,7 +9,11 @@ Each layout module in this package (``bp4d``, ``ubfc``, ``pure``, ``disfa``) exp
   video frames; frames are streamed lazily by ``TrialData.frames()``. Bad input raises
   ``InputError(path, reason)`` with a short reason that ingest records as the exclusion reason;
 - ``write_trial(root, ...)``: write one trial in the exact real layout (used by the
-  semi-synthetic generator and by tests).
+  semi-synthetic generator and by tests);
+- ``list_strays(root: Path) -> list[Stray]``: folders and files where the layout puts trials
+  but whose names do not match it (``subject 16``, ``Subject18``), so that ingest lists them as
+  excluded instead of skipping them without a word. Hidden names and sidecar folders starting
+  with ``_`` (the generator's ``_truth/``) are not strays.
 
 One reader per layout, no per-dataset preprocessing: everything after ``load_trial`` is shared.
 """
@@ -34,6 +38,32 @@ class TrialRef:
     task: str
     trial_id: str
     paths: dict[str, Path] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Stray:
+    """A folder or file where trials live whose name the layout does not accept."""
+
+    path: str  # relative to the dataset root, '/'-separated
+    is_dir: bool
+    expected: str  # the accepted name pattern, e.g. ``subject<N>``
+
+
+def strays(folder: Path, root: Path, accept: Callable[[Path], bool], expected: str,
+           dirs: bool = True, suffix: str | None = None) -> list[Stray]:
+    """Entries of ``folder`` (folders if ``dirs``, else files ending in ``suffix``) that
+    ``accept`` rejects; hidden and ``_``-prefixed names are skipped."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith((".", "_")) or p.is_dir() != dirs:
+            continue
+        if suffix is not None and not p.name.lower().endswith(suffix):
+            continue
+        if not accept(p):
+            out.append(Stray(p.relative_to(root).as_posix(), p.is_dir(), expected))
+    return out
 
 
 @dataclass

@@ -8,9 +8,13 @@
 
 Frames are ordered by the integer value of their file stem (the writer uses zero-padded
 0-based numbers). Labels: the BP wave is the pulse ground truth (BP4D+ has no PPG), the
-respiration wave, heart and breathing rates, and the 12 AUs used in the paper, binarised as
-in the authors' code (1 active; every other value, including 9 "unknown", inactive inside the
-coded segment; -1 outside it).
+respiration wave, heart and breathing rates, and the 12 AUs used in the paper: 1 active, 0
+inactive, -1 not coded. The coded segment runs from the first to the last frame number of the
+AU file; inside it, a frame whose row is missing (the frame numbers jump) and an AU marked 9
+("unknown") are not coded (-1), so training masks them out of the AU loss and the metrics
+instead of counting them as inactive (the authors' code counted every value other than 1 as
+inactive). Any other value in a used AU column, or a repeated frame number, raises InputError
+naming the file.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.datasets import align
-from pipeline.datasets.base import TrialData, TrialRef
+from pipeline.datasets.base import Stray, TrialData, TrialRef, strays
 from pipeline.datasets.labels import finite, format_column, read_single_column
 from pipeline.datasets.media import decode_image, encode_image, peek
 from pipeline.errors import InputError
@@ -154,8 +158,25 @@ def list_trials(root: Path) -> list[TrialRef]:
     return refs
 
 
+AU_UNKNOWN = 9  # AU_OCC code for "could not be coded"
+
+
+def list_strays(root: Path) -> list[Stray]:
+    """Subject zips, subject folders and task folders whose names do not match the layout."""
+    root = Path(root)
+    phys = root / "Physiology"
+    found = strays(root / "2D+3D", root, lambda p: bool(SUBJECT_RE.match(p.stem)), "F<NNN>.zip or M<NNN>.zip",
+                   dirs=False, suffix=".zip")
+    found += strays(phys, root, lambda p: bool(SUBJECT_RE.match(p.name)), "F<NNN> or M<NNN>")
+    if phys.is_dir():
+        for sdir in sorted(phys.iterdir()):
+            if sdir.is_dir() and SUBJECT_RE.match(sdir.name):
+                found += strays(sdir, root, lambda p: bool(TASK_RE.match(p.name)), "T<N>")
+    return found
+
+
 def _read_au(path: Path, n_frames: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Binarised (n_frames, 12) AU occurrence and the coded range [start, stop)."""
+    """(n_frames, 12) AU occurrence (1, 0, -1 not coded) and the coded range [start, stop)."""
     try:
         table = pd.read_csv(path)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
@@ -169,15 +190,23 @@ def _read_au(path: Path, n_frames: int) -> tuple[np.ndarray, tuple[int, int]]:
     except ValueError:
         raise InputError(path, "AU file not numeric") from None
     values = finite(values, path)
+    if np.any(values[:, 0] != np.round(values[:, 0])):
+        raise InputError(path, "AU frame numbers not integers")
     frames = values[:, 0].astype(np.int64)
     if frames.min() < 1 or frames.max() > n_frames:
         raise InputError(path, f"AU frame numbers {frames.min()}..{frames.max()} outside the video (1..{n_frames})")
-    cols = [1 + AU_COLUMNS.index(k) for k in AUS_USED]
-    au = np.full((n_frames, len(AUS_USED)), -1, np.int8)
-    start, stop = int(frames.min()) - 1, int(frames.max())
-    au[start:stop] = 0  # coded segment: inactive unless marked 1
-    au[frames - 1] = (values[:, cols] == 1).astype(np.int8)
-    return au, (start, stop)
+    unique, counts = np.unique(frames, return_counts=True)
+    if np.any(counts > 1):
+        raise InputError(path, f"AU frame number {int(unique[counts > 1][0])} appears {int(counts.max())} times")
+    codes = values[:, [1 + AU_COLUMNS.index(k) for k in AUS_USED]]
+    bad = ~np.isin(codes, (0, 1, AU_UNKNOWN))
+    if np.any(bad):
+        row, col = (int(v[0]) for v in np.nonzero(bad))
+        raise InputError(path, f"AU{AUS_USED[col]:02d} value {codes[row, col]:g} at frame {frames[row]} "
+                         f"is not 0, 1 or {AU_UNKNOWN} ({int(bad.sum())} values)")
+    au = np.full((n_frames, len(AUS_USED)), -1, np.int8)  # rows absent from the file stay uncoded
+    au[frames - 1] = np.where(codes == AU_UNKNOWN, -1, codes).astype(np.int8)
+    return au, (int(frames.min()) - 1, int(frames.max()))
 
 
 def _read_member(zf: zipfile.ZipFile, zpath: Path, name: str) -> bytes:

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from pipeline.datasets import align
-from pipeline.datasets.base import TrialData, TrialRef
+from pipeline.datasets.base import Stray, TrialData, TrialRef, strays
 from pipeline.datasets.labels import finite
 from pipeline.datasets.media import decode_image, encode_image, peek
 from pipeline.errors import InputError
@@ -91,6 +91,12 @@ def list_trials(root: Path) -> list[TrialRef]:
     if not refs:
         raise InputError(root, "no PURE trials (expected NN-MM/ folders)")
     return refs
+
+
+def list_strays(root: Path) -> list[Stray]:
+    """Folders beside the trials whose name is not ``NN-MM``."""
+    root = Path(root)
+    return strays(root, root, lambda p: bool(TRIAL_RE.match(p.name)), "NN-MM")
 
 
 def _timestamps(entries: object, key: str, path: Path) -> np.ndarray:

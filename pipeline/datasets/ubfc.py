@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from pipeline.datasets import align
-from pipeline.datasets.base import TrialData, TrialRef
+from pipeline.datasets.base import Stray, TrialData, TrialRef, strays
 from pipeline.datasets.labels import finite
 from pipeline.datasets.media import FOURCC_UNCOMPRESSED, iter_video, probe_video, write_video
 from pipeline.errors import InputError
@@ -53,6 +53,12 @@ def list_trials(root: Path) -> list[TrialRef]:
         raise InputError(root, "no UBFC-rPPG trials (expected subject<N>/ folders)")
     return [TrialRef(NAME, d.name, TASK, d.name, {"video": d / "vid.avi", "labels": d / "ground_truth.txt"})
             for _, d in sorted(dirs)]
+
+
+def list_strays(root: Path) -> list[Stray]:
+    """Folders beside the trials whose name is not ``subject<N>`` (e.g. ``subject 16``)."""
+    root = Path(root)
+    return strays(root, root, lambda p: bool(SUBJECT_RE.match(p.name)), "subject<N>")
 
 
 def _read_ground_truth(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

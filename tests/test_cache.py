@@ -135,3 +135,34 @@ def test_helpers() -> None:
     assert chunk_rows(3, 144 * 144 * 3, 1000) == 3  # one N-frame chunk per HDF5 chunk
     assert chunk_rows(3, 144 * 144 * 3, 2) == 2
     assert not np.any(standardise(np.full((2, 2), 9, np.uint8), 9.0, 0.0))
+
+
+def test_uncoded_au_rows_reach_the_loader_masked(tmp_path: Path) -> None:
+    """BP4D+ AU rows missing inside the coded segment travel reader -> cache -> loader as
+    uncoded: au_mask 0 there (out of the loss and the metrics), never a positive or negative."""
+    import pandas as pd
+
+    from pipeline.datasets import bp4d
+    from tests.test_ingest import write_bp4d
+
+    raw = tmp_path / "raw"
+    write_bp4d(raw, "F002", "T1", au_first=5)                          # frames 5..16 coded
+    au_csv = raw / "AUCoding" / "AU_OCC" / "F002_T1.csv"
+    table = pd.read_csv(au_csv)
+    table.loc[:, "12"] = 1
+    table.drop(index=[5, 6, 7]).to_csv(au_csv, index=False)            # frames 10..12 missing
+    trial = bp4d.load_trial(bp4d.list_trials(raw)[0])
+    trial.signals.pop("pulse")  # no POS pseudo-label on noise frames; AUs are what is tested
+    out = tmp_path / "cache" / "bp4d"
+    preprocess_trials("bp4d", [trial], out, small_settings(crop_to_au_range=True), progress=False, code="c")
+    with open_cache(out).open("F002T1") as tc:
+        stored = tc.labels["au"]
+        assert tc.attrs["segment"] == [4, 16]
+    j = bp4d.AU_NAMES.index("AU12")
+    # segment frames 4..15 (0-based); 9, 10, 11 uncoded; trim keeps L = 11 frames
+    assert stored[:, j].tolist() == [1, 1, 1, 1, 1, -1, -1, -1, 1, 1, 1]
+    ds = ChunkDataset(out, chunk_length=3, tasks=["au"], au_names=["AU12"])
+    masks = np.concatenate([ds[i][2]["au_mask"][:, 0] for i in range(len(ds))])
+    targets = np.concatenate([ds[i][2]["au"][:, 0] for i in range(len(ds))])
+    assert masks.tolist() == [1, 1, 1, 1, 1, 0, 0, 0, 1]
+    assert targets.tolist() == [1, 1, 1, 1, 1, 0, 0, 0, 1]

@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.config import load_params
-from pipeline.datasets import get_layout
+from pipeline.datasets import check_dataset, get_layout
 from pipeline.datasets.base import Stray, TrialData, TrialRef
 from pipeline.errors import InputError
 from pipeline.provenance import provenance
@@ -280,7 +280,7 @@ def write_manifest(table: pd.DataFrame, kinds: Counter, out: Path, dataset: str,
 
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="python -m pipeline ingest", description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, choices=["bp4d", "ubfc", "pure", "disfa"])
+    ap.add_argument("--dataset", required=True, type=check_dataset)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--raw", required=True, type=Path, help="data/raw/<dataset> in the real layout")
     ap.add_argument("--out", required=True, type=Path, help="data/interim/<dataset>/manifest.csv")

@@ -629,8 +629,10 @@ def preprocess_dataset(
 
 
 def main(argv: list[str]) -> None:
+    from pipeline.datasets import check_dataset  # unknown --dataset: one line, before any file
+
     parser = argparse.ArgumentParser(prog="python -m pipeline preprocess", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--dataset", required=True, type=check_dataset)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", required=True, type=Path)
     parser.add_argument("--manifest", required=True, type=Path)

@@ -96,8 +96,10 @@ def make_splits(dataset: str, manifest: pd.DataFrame, cfg: dict, seed: int) -> d
 
 
 def main(argv: list[str]) -> None:
+    from pipeline.datasets import check_dataset  # unknown --dataset: one line, before any file
+
     ap = argparse.ArgumentParser(prog="python -m pipeline splits", description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, choices=["bp4d", "ubfc", "pure", "disfa"])
+    ap.add_argument("--dataset", required=True, type=check_dataset)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--manifest", required=True, type=Path, help="data/interim/<dataset>/manifest.csv")
     ap.add_argument("--out", required=True, type=Path, help="data/interim/<dataset>/splits.json")

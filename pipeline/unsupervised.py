@@ -226,8 +226,10 @@ def write_outputs(predictions: pd.DataFrame, metrics: dict[str, Any], out: str |
 
 
 def main(argv: list[str]) -> None:
+    from pipeline.datasets import check_dataset  # unknown --dataset: one line, before any file
+
     parser = argparse.ArgumentParser(prog="python -m pipeline unsupervised", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--dataset", required=True, type=check_dataset)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cache", required=True, type=Path, help="data/cache/<dataset>")
     parser.add_argument("--splits", required=True, type=Path, help="data/interim/<dataset>/splits.json")

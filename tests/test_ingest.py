@@ -475,3 +475,17 @@ def test_stray_rows_place_no_subject_in_the_splits() -> None:
     doc = make_splits("ubfc", pd.DataFrame(rows), {**params["splits"], "n_folds": 3}, 0)
     placed = sorted(s for f in doc["folds"] for s in f["test"])
     assert placed == [f"subject{i}" for i in range(1, 7)] and doc["excluded_subjects"] == {}
+
+
+@pytest.mark.parametrize("stage,args", [
+    ("preprocess", ["--raw", "r", "--manifest", "nowhere/manifest.csv", "--out", "o"]),
+    ("ingest", ["--raw", "r", "--out", "o.csv"]),
+    ("splits", ["--manifest", "nowhere/manifest.csv", "--out", "o.json"]),
+    ("unsupervised", ["--cache", "c", "--splits", "s.json", "--manifest-summary", "m.json", "--out", "o"]),
+])
+def test_unknown_dataset_is_named_before_any_file(stage: str, args: list[str], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    argv = [stage, "--dataset", "cohface", "--params", str(tmp_path / "missing.yaml"), *args]
+    assert cli(argv) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["error: unknown dataset 'cohface' (known: bp4d, disfa, pure, ubfc)"]

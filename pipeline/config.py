@@ -58,7 +58,8 @@ def _dotted(path: Any) -> str:
 
 
 def validate_params(params: dict, source: str = "params.yaml") -> dict:
-    """Validate ``params`` against the schema; raise ConfigError naming the first bad key."""
+    """Validate ``params`` against the schema and the lists naming datasets against 'datasets';
+    raise ConfigError naming the first bad key."""
     if not isinstance(params, dict):
         raise ConfigError(f"{source}: top level must be a mapping")
     validator = jsonschema.Draft202012Validator(load_schema())
@@ -72,7 +73,37 @@ def validate_params(params: dict, source: str = "params.yaml") -> dict:
         if err.validator == "required":
             raise ConfigError(f"{source}: {err.message} (in '{_dotted(err.path)}')")
         raise ConfigError(f"{source}: key '{_dotted(err.path)}': {err.message}")
+    check_dataset_lists(params, source)
     return params
+
+
+def _dataset_lists(params: dict) -> list[tuple[str, list[str]]]:
+    """Every key besides 'datasets' that names datasets, with the names it holds."""
+    waveform = params["report"]["example_waveform"]["dataset"]
+    return [
+        ("synth.datasets", list(params["synth"]["datasets"])),
+        ("unsupervised.datasets", list(params["unsupervised"]["datasets"])),
+        ("preprocess.crop_to_au_range", list(params["preprocess"]["crop_to_au_range"])),
+        ("report.example_waveform.dataset", [] if waveform is None else [waveform]),
+    ]
+
+
+def check_dataset_lists(params: dict, source: str = "params.yaml") -> None:
+    """Each list naming datasets must stay within 'datasets', so narrowing it narrows everything.
+
+    A generated dataset that is not ingested, an evaluation of a dataset that is not
+    preprocessed, or a setting for a dataset that is not run is a forgotten edit: one line
+    naming the key, never a DAG with jobs the user removed.
+    """
+    datasets = list(params["datasets"])
+    for key, names in _dataset_lists(params):
+        extra = [n for n in names if n not in datasets]
+        if extra:
+            raise ConfigError(
+                f"{source}: key '{key}' names {', '.join(extra)}, not in 'datasets' "
+                f"[{', '.join(datasets)}]: remove {'it' if len(extra) == 1 else 'them'} there or add "
+                f"{'it' if len(extra) == 1 else 'them'} to 'datasets'"
+            )
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:

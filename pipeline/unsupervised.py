@@ -5,7 +5,11 @@
 
     results/unsupervised/<dataset>/predictions.csv   one row per trial (or window) and method
     results/unsupervised/<dataset>/metrics.json      MAE, RMSE, MAPE, Pearson r per method,
-                                                     overall and per fold, with provenance
+                                                     overall and per fold, with provenance and
+                                                     the data origin (built-in or user-supplied)
+
+``--manifest-summary data/interim/<dataset>/manifest.json`` (ingest's summary) supplies the
+data origin and the listing hash of the raw folder the numbers come from.
 
 The methods need no training, so every trial of every fold's test subjects is evaluated (the
 union of the folds' test sets, i.e. each trial once, tagged with the fold that tests it).
@@ -161,6 +165,21 @@ def summarise(predictions: pd.DataFrame, methods: Sequence[str]) -> dict[str, An
     return out
 
 
+def read_origin(manifest_summary: str | Path) -> tuple[dict[str, Any], str | None]:
+    """(data_origin, raw listing hash) recorded by ingest in ``manifest.json``."""
+    path = Path(manifest_summary)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (OSError, json.JSONDecodeError):
+        raise InputError(path, "not valid JSON") from None
+    origin = doc.get("data_origin") if isinstance(doc, dict) else None
+    if not isinstance(origin, dict) or origin.get("kind") not in ("built-in", "user-supplied"):
+        raise InputError(path, "no data_origin (re-run ingest)")
+    return origin, (doc.get("provenance") or {}).get("raw_listing_hash")
+
+
 def run_unsupervised(
     dataset: str,
     cache_root: str | Path,
@@ -168,8 +187,16 @@ def run_unsupervised(
     signals: dict,
     section: dict,
     progress: bool = True,
+    manifest_summary: str | Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Evaluate the methods of ``section`` on every test trial; return (predictions, metrics)."""
+    """Evaluate the methods of ``section`` on every test trial; return (predictions, metrics).
+
+    ``manifest_summary`` (ingest's manifest.json) gives the metrics their data origin; without
+    it the origin is recorded as unknown.
+    """
+    origin, raw_listing = ({"kind": "unknown"}, None)
+    if manifest_summary is not None:
+        origin, raw_listing = read_origin(manifest_summary)
     splits_path = Path(splits_path)
     try:
         splits = json.loads(splits_path.read_text())
@@ -204,6 +231,8 @@ def run_unsupervised(
     metrics = summarise(predictions, methods)
     metrics.update({
         "dataset": dataset,
+        "data_origin": origin,
+        "raw_listing_hash": raw_listing,
         "hr_mode": hr_mode,
         "methods": methods,
         "n_trials_in_cache": int(len(table)),
@@ -233,6 +262,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cache", required=True, type=Path, help="data/cache/<dataset>")
     parser.add_argument("--splits", required=True, type=Path, help="data/interim/<dataset>/splits.json")
+    parser.add_argument("--manifest-summary", required=True, type=Path,
+                        help="data/interim/<dataset>/manifest.json (data origin)")
     parser.add_argument("--out", required=True, type=Path, help="results/unsupervised/<dataset>")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -241,7 +272,8 @@ def main(argv: list[str]) -> None:
     if args.dataset not in section["datasets"]:
         raise InputError(args.params, f"dataset '{args.dataset}' not in unsupervised.datasets")
     predictions, metrics = run_unsupervised(
-        args.dataset, args.cache, args.splits, params["signals"], section, progress=not args.no_progress
+        args.dataset, args.cache, args.splits, params["signals"], section, progress=not args.no_progress,
+        manifest_summary=args.manifest_summary,
     )
     write_outputs(predictions, metrics, args.out)
     summary = ", ".join(
@@ -249,4 +281,4 @@ def main(argv: list[str]) -> None:
         if metrics[m]["hr_mae"] is not None else f"{m}: no trial evaluated"
         for m in section["methods"]
     )
-    print(f"unsupervised {args.dataset}: {summary}")
+    print(f"unsupervised {args.dataset} ({metrics['data_origin']['kind']} data): {summary}")

@@ -153,3 +153,58 @@ def test_every_params_key_is_described_in_the_schema():
         return out
 
     assert undescribed(load_schema(), "") == []
+
+
+# Every list naming datasets, with a value that names bp4d (removed from 'datasets' below).
+DATASET_LISTS = {
+    "synth.datasets": ["ubfc", "bp4d"],
+    "unsupervised.datasets": ["bp4d"],
+    "preprocess.crop_to_au_range": ["bp4d"],
+    "report.example_waveform.dataset": "bp4d",
+}
+
+
+def _narrowed() -> dict:
+    """The committed params narrowed to UBFC-rPPG consistently: valid."""
+    params = committed()
+    params["datasets"] = ["ubfc"]
+    params["synth"]["datasets"] = ["ubfc"]
+    params["unsupervised"]["datasets"] = ["ubfc"]
+    params["preprocess"]["crop_to_au_range"] = []
+    params["report"]["example_waveform"]["dataset"] = "ubfc"
+    return params
+
+
+def test_consistently_narrowed_datasets_are_valid():
+    validate_params(_narrowed())
+    params = _narrowed()
+    params["report"]["example_waveform"]["dataset"] = None  # null: derived from unsupervised.datasets
+    validate_params(params)
+
+
+@pytest.mark.parametrize("key", sorted(DATASET_LISTS))
+def test_a_list_naming_a_dataset_outside_datasets_is_named(key):
+    params = _narrowed()
+    node = params
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[leaf] = DATASET_LISTS[key]
+    with pytest.raises(ConfigError) as err:
+        validate_params(params)
+    assert str(err.value) == (f"params.yaml: key '{key}' names bp4d, not in 'datasets' [ubfc]: "
+                              "remove it there or add it to 'datasets'")
+
+
+def test_narrowing_only_datasets_fails_on_the_first_list(tmp_path):
+    """The reported case: 'datasets: [ubfc]' alone used to pass and still plan bp4d and pure jobs."""
+    params = committed()
+    params["datasets"] = ["ubfc"]
+    bad = tmp_path / "params.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "validate-params", "--params", str(bad)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {bad}: key 'synth.datasets' names bp4d, pure, disfa, not in 'datasets' [ubfc]: "
+        "remove them there or add them to 'datasets'"]

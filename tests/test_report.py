@@ -59,6 +59,27 @@ def _unsup(folder: Path, dataset: str, metrics: dict) -> Path:
     return folder
 
 
+# rendered truth of the hand-made UBFC trials s0..s3: Fitzpatrick type and mean heart rate.
+# Their predictions are 70 + i against a ground truth of 72 + 2i (absolute errors 2, 3, 4, 5).
+UBFC_SKIN = {"s0_T1": 1, "s1_T1": 1, "s2_T1": 5, "s3_T1": 6}
+UBFC_RENDERED = {"s0_T1": 71.0, "s1_T1": 73.0, "s2_T1": 72.0, "s3_T1": 75.0}
+
+
+def _raw(folder: Path, dataset: str, skin: dict[str, int] | None, rendered: dict[str, float]) -> Path:
+    """A raw folder with a generator summary (``skin`` None: the summary predates skin types)."""
+    trials = []
+    for tid, hr in rendered.items():
+        trial = {"trial_id": tid, "subject": tid.split("_")[0], "mean_hr_bpm": hr}
+        if skin is not None:
+            trial["fitzpatrick"] = skin[tid]
+            trial["illuminant"] = {"cct_k": 5000.0, "white_balance": 0.5, "rgb_gain": [1.0, 1.0, 1.0]}
+        trials.append(trial)
+    (folder / "_truth").mkdir(parents=True)
+    (folder / "_truth" / "summary.json").write_text(json.dumps(
+        {"dataset": dataset, "seed": 7, "difficulty": "hard", "n_trials": len(trials), "trials": trials}))
+    return folder
+
+
 @pytest.fixture()
 def inputs(tmp_path: Path) -> build.ReportInputs:
     m_ubfc = _manifest(tmp_path / "interim/ubfc/manifest.csv", "ubfc", [
@@ -90,7 +111,9 @@ def inputs(tmp_path: Path) -> build.ReportInputs:
     return build.ReportInputs(
         manifests=[m_ubfc, m_bp4d], splits=splits,
         unsupervised=[_unsup(tmp_path / "unsup/ubfc", "ubfc", UBFC), _unsup(tmp_path / "unsup/bp4d", "bp4d", BP4D)],
-        audit=audit, caches=[tmp_path / "cache/ubfc"])
+        audit=audit, caches=[tmp_path / "cache/ubfc"],
+        raw=[_raw(tmp_path / "raw/ubfc", "ubfc", UBFC_SKIN, UBFC_RENDERED),
+             _raw(tmp_path / "raw/bp4d", "bp4d", None, {"F001T1": 80.0})])
 
 
 def _params(**report_overrides) -> dict:
@@ -125,7 +148,8 @@ def test_report_numbers_beside_published(inputs, tmp_path):
     assert metrics["unsupervised"]["ubfc"]["POS"]["hr_mae_diff"] == pytest.approx(0.42)
     assert metrics["unsupervised"]["bp4d"]["CHROM"]["hr_rmse_published"] == 13.28
     assert metrics["unsupervised"]["ubfc"]["CHROM"]["hr_pearson"] is None
-    assert metrics["datasets"]["ubfc"] == {"trials": 3, "trials_ok": 2, "trials_excluded": 1}
+    assert metrics["datasets"]["ubfc"] == {"trials": 3, "trials_ok": 2, "trials_excluded": 1,
+                                           "data_origin": {"kind": "built-in", "preset": "hard", "seed": 7}}
     assert metrics["absent_inputs"] == 0
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["unsupervised"] == metrics["unsupervised"]
@@ -133,7 +157,7 @@ def test_report_numbers_beside_published(inputs, tmp_path):
     assert "label shorter than the video" in html and "published exclusion list (supp. D)" in html
     assert "(in no published split)" in html and "F006" in html
     # compute audit rendered
-    assert _row(html, "bigsmall", "3. Compute audit")[1:3] == ["2142478", "2140000"]
+    assert _row(html, "bigsmall", "4. Compute audit")[1:3] == ["2142478", "2140000"]
     # honest statement about the data
     assert "not expected to equal the published numbers" in html
 
@@ -205,7 +229,7 @@ def test_deviations_built_from_params(inputs, tmp_path):
     html = (out / "index.html").read_text()
     assert "vertical anchor of the square face crop (preprocess.crop_anchor): this run uses &#34;bottom&#34;" in html
     assert "this run follows the paper (20); the authors&#39; code differs (48)" in html
-    assert "BP4D+: built-in semi-synthetic data" in html
+    assert "BP4D+: built-in semi-synthetic (preset hard, seed 7) data in the dataset" in html
     expected = int(dev["deviates_from_paper"].sum())
     assert metrics["deviations_from_paper"] == expected == 2
 
@@ -217,6 +241,78 @@ def test_cli(inputs, tmp_path):
     build.main(["--params", str(pfile), "--out", str(out),
                 "--manifests", *map(str, inputs.manifests), "--splits", *map(str, inputs.splits),
                 "--unsupervised", *map(str, inputs.unsupervised), "--audit", str(inputs.audit),
-                "--caches", *map(str, inputs.caches)])
+                "--caches", *map(str, inputs.caches), "--raw", *map(str, inputs.raw)])
     assert (out / "index.html").is_file() and (out / "metrics.json").is_file()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+    assert json.loads((out / "metrics.json").read_text())["data_origin"]["ubfc"]["kind"] == "built-in"
+
+
+def test_data_origin_in_every_dataset_section(inputs, tmp_path):
+    """Built-in data is named with its preset and seed (read from the raw folder's generator
+    summary); data outside synth.datasets is user-supplied, even if generated data was copied in."""
+    params = _params()
+    params["synth"]["datasets"] = ["bp4d"]  # ubfc now user-supplied: its folder is the user's copy
+    metrics = build.build_report(params, inputs, tmp_path / "reports")
+    html = (tmp_path / "reports" / "index.html").read_text()
+    built_in = {"kind": "built-in", "preset": "hard", "seed": 7}
+    assert metrics["data_origin"]["bp4d"] == built_in
+    assert metrics["data_origin"]["ubfc"] == {"kind": "user-supplied",
+                                              "generator_truth": {"preset": "hard", "seed": 7}}
+    assert metrics["datasets"]["bp4d"]["data_origin"] == built_in
+    built_text = "built-in semi-synthetic (preset hard, seed 7)"
+    assert f"Data: {built_text}. Published" in html  # BP4D+ baseline section
+    assert "Data: user-supplied (the folder holds the generator" in html  # UBFC-rPPG baseline section
+    assert "Data: UBFC-rPPG: user-supplied" in html  # example waveform section
+    assert _row(html, "bp4d", "1. Datasets")[1] == built_text
+    assert _row(html, "ubfc", "1. Datasets")[1].startswith("user-supplied")
+    assert "User-supplied datasets" in html and "UBFC-rPPG: user-supplied data, skin type not known." in html
+    # without raw folders the origin recorded by the stages is used
+    (tmp_path / "unsup/ubfc/metrics.json").write_text(json.dumps(
+        {**json.loads((tmp_path / "unsup/ubfc/metrics.json").read_text()), "data_origin": {"kind": "user-supplied"}}))
+    inputs.raw = []
+    metrics = build.build_report(params, inputs, tmp_path / "r2")
+    assert metrics["data_origin"] == {"ubfc": {"kind": "user-supplied"}}
+    assert "No data origin is recorded for: BP4D+" in (tmp_path / "r2" / "index.html").read_text()
+
+
+def test_error_by_skin_type(inputs, tmp_path):
+    """MAE per Fitzpatrick type from the predictions and the rendered truth: type I holds s0, s1
+    (errors 2, 3), V holds s2 (4), VI holds s3 (5); against the rendered mean rates 71, 73, 72, 75
+    the predictions 70..73 are off by 1, 2, 0, 2."""
+    out = tmp_path / "reports"
+    metrics = build.build_report(_params(), inputs, out)
+    table = pd.read_csv(out / "tables" / "hr_error_by_skin_type.csv")
+    assert set(table["dataset"]) == {"ubfc"}  # bp4d's summary has no skin types
+    pos = table[table["method"] == "POS"].set_index("fitzpatrick")
+    assert list(pos.index) == ["I", "V", "VI"]
+    assert list(pos["trials"]) == [2, 1, 1]
+    assert list(pos["hr_mae"]) == pytest.approx([2.5, 4.0, 5.0])
+    assert list(pos["hr_mae_vs_rendered"]) == pytest.approx([1.5, 0.0, 2.0])
+    assert metrics["hr_by_skin_type"]["ubfc"]["CHROM"]["VI"] == {"trials": 1, "hr_mae": 5.0, "hr_mae_vs_rendered": 2.0}
+    html = (out / "index.html").read_text()
+    assert _row(html, "ubfc", "3. Heart-rate error by skin type")[1:6] == ["POS", "I", "2", "2", "2.50"]
+    assert "melanin" in html and "physics, not a defect" in html
+    assert "BP4D+: the built-in data has no skin-type truth" in html
+    assert "| ubfc | POS | I | 2 | 2 | 2.50 | 1.50 |" in (out / "tables" / "hr_error_by_skin_type.md").read_text()
+
+
+def test_no_skin_type_truth_never_crashes(inputs, tmp_path):
+    """Summaries without Fitzpatrick types (or no raw folders at all) give an empty table and a note."""
+    for folder in inputs.raw:
+        summary = json.loads((folder / "_truth/summary.json").read_text())
+        for trial in summary["trials"]:
+            trial.pop("fitzpatrick", None)
+        (folder / "_truth/summary.json").write_text(json.dumps(summary))
+    metrics = build.build_report(_params(), inputs, tmp_path / "reports")
+    assert metrics["hr_by_skin_type"] == {}
+    assert pd.read_csv(tmp_path / "reports/tables/hr_error_by_skin_type.csv").empty
+    html = (tmp_path / "reports" / "index.html").read_text()
+    assert "UBFC-rPPG: the built-in data has no skin-type truth" in html
+
+
+def test_example_waveform_null_takes_the_first_pulse_dataset(inputs, tmp_path):
+    params = _params()
+    params["report"]["example_waveform"]["dataset"] = None
+    params["unsupervised"]["datasets"] = ["ubfc", "bp4d"]
+    build.build_report(validate_params(params), inputs, tmp_path / "reports")
+    assert (tmp_path / "reports" / "figures" / "waveform_ubfc.png").is_file()

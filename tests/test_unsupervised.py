@@ -128,17 +128,28 @@ def test_cli_writes_outputs(tiny, tmp_path):
     pfile = tmp_path / "params.yaml"
     pfile.write_text(yaml.safe_dump(params))
     out = tmp_path / "results" / "unsupervised" / "ubfc"
+    summary = tmp_path / "manifest.json"
+    origin = {"kind": "built-in", "preset": "easy", "seed": 0}
+    summary.write_text(json.dumps({"dataset": "ubfc", "data_origin": origin,
+                                   "provenance": {"raw_listing_hash": "0123abcd"}}))
     uns.main(["--dataset", "ubfc", "--params", str(pfile), "--cache", str(tiny["cache"]),
-              "--splits", str(tiny["splits"]), "--out", str(out), "--no-progress"])
+              "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out),
+              "--no-progress"])
     metrics = json.loads((out / "metrics.json").read_text())  # strict JSON: no NaN
     pred = pd.read_csv(out / "predictions.csv")
     assert list(pred.columns) == uns.PREDICTION_COLUMNS
     assert metrics["POS"]["hr_mae"] == pytest.approx(BIN_BPM)
     assert metrics["provenance"]["params_hash"] and metrics["cache_key"] == "abc123"
+    # where the numbers come from, as ingest recorded it
+    assert metrics["data_origin"] == origin and metrics["raw_listing_hash"] == "0123abcd"
     assert not list(out.glob(".*tmp"))  # no temporary files left behind
     with pytest.raises(InputError, match="not in unsupervised.datasets"):
         uns.main(["--dataset", "pure", "--params", str(pfile), "--cache", str(tiny["cache"]),
-                  "--splits", str(tiny["splits"]), "--out", str(out)])
+                  "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out)])
+    summary.write_text(json.dumps({"dataset": "ubfc"}))  # written before origins were recorded
+    with pytest.raises(InputError, match=r"manifest.json: no data_origin \(re-run ingest\)"):
+        uns.main(["--dataset", "ubfc", "--params", str(pfile), "--cache", str(tiny["cache"]),
+                  "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out)])
 
 
 def test_overlapping_test_folds_rejected(tmp_path):

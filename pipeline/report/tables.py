@@ -208,6 +208,70 @@ def unsupervised_exclusions(results: list[UnsupervisedResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "trial_id", "method", "reason"])
 
 
+# ---------------------------------------------------------------- error by skin type
+
+FITZPATRICK = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI"}
+SKIN_COLUMNS = ["dataset", "method", "fitzpatrick", "trials", "samples", "hr_mae", "hr_mae_vs_rendered"]
+
+
+def skin_types(summary: dict | None) -> dict[str, int] | None:
+    """trial id -> Fitzpatrick type (1-6) from a generator summary; None when it records none."""
+    if not summary:
+        return None
+    types = {}
+    for trial in summary.get("trials", []):
+        ftype = trial.get("fitzpatrick") if isinstance(trial, dict) else None
+        if isinstance(ftype, int) and not isinstance(ftype, bool) and ftype in FITZPATRICK:
+            types[str(trial["trial_id"])] = ftype
+    return types or None
+
+
+def rendered_hr(summary: dict | None) -> dict[str, float]:
+    """trial id -> mean heart rate the generator rendered (bpm)."""
+    out = {}
+    for trial in (summary or {}).get("trials", []):
+        if isinstance(trial, dict) and isinstance(trial.get("mean_hr_bpm"), (int, float)):
+            out[str(trial["trial_id"])] = float(trial["mean_hr_bpm"])
+    return out
+
+
+def hr_error_by_skin_type(results: list[UnsupervisedResult], summaries: dict[str, dict]) -> pd.DataFrame:
+    """Heart-rate MAE per (dataset, method, Fitzpatrick type) on built-in data.
+
+    ``summaries`` holds the generator's ``_truth/summary.json`` of each built-in dataset (only
+    those: user-supplied data has no skin-type truth). ``hr_mae`` is against the ground-truth
+    pulse the baselines are scored on; ``hr_mae_vs_rendered`` against the mean heart rate the
+    generator rendered (one rate per trial, so only for per-trial rates).
+    """
+    rows = []
+    for res in results:
+        types = skin_types(summaries.get(res.dataset))
+        if types is None:
+            continue
+        rendered = rendered_hr(summaries.get(res.dataset))
+        per_trial = res.metrics.get("hr_mode", "trial") == "trial"
+        ok = res.predictions[res.predictions["status"] == "ok"].copy()
+        ok["trial_id"] = ok["trial_id"].astype(str)
+        ok["fitzpatrick"] = ok["trial_id"].map(types)
+        ok = ok.dropna(subset=["fitzpatrick"])
+        ok["rendered"] = ok["trial_id"].map(rendered)
+        for (method, ftype), g in ok.groupby(["method", "fitzpatrick"], sort=True):
+            err = (g["hr_pred"].astype(float) - g["hr_true"].astype(float)).abs()
+            vs_rendered = None
+            if per_trial and g["rendered"].notna().all():
+                vs_rendered = float((g["hr_pred"].astype(float) - g["rendered"].astype(float)).abs().mean())
+            rows.append({"dataset": res.dataset, "method": method, "fitzpatrick": FITZPATRICK[int(ftype)],
+                         "trials": int(g["trial_id"].nunique()), "samples": int(len(g)),
+                         "hr_mae": float(err.mean()), "hr_mae_vs_rendered": vs_rendered})
+    table = pd.DataFrame(rows, columns=SKIN_COLUMNS)
+    order = {m: i for i, m in enumerate(METHOD_ROWS)}
+    if not table.empty:
+        table["_m"] = table["method"].map(lambda m: order.get(m, len(order)))
+        table["_f"] = table["fitzpatrick"].map({v: k for k, v in FITZPATRICK.items()})
+        table = table.sort_values(["dataset", "_m", "method", "_f"]).drop(columns=["_m", "_f"]).reset_index(drop=True)
+    return table
+
+
 # ---------------------------------------------------------------- compute audit
 
 def read_audit(path: Path) -> pd.DataFrame:

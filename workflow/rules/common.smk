@@ -2,20 +2,26 @@
 
 import glob
 import os
+import re
 import sys
 
 from pipeline.config import get as _param, validate_params
-from pipeline.errors import ConfigError
+from pipeline.errors import PipelineError
+from pipeline.raw_data import check_raw_folders
 
-# One clear line naming the bad key, before any job starts. set_default is never used: a value
-# DVC cannot see in params.yaml must not exist.
+# One clear line naming the bad key or folder, before any job starts. set_default is never
+# used: a value DVC cannot see in params.yaml must not exist. The folder check stops a run on
+# a missing or empty user-supplied data/raw/<name> (instead of planning jobs that cannot run)
+# and on a generated dataset whose folder holds data the generator did not write.
 try:
     validate_params(config, "params.yaml")
-except ConfigError as err:
+    check_raw_folders(config)
+except PipelineError as err:
     sys.stderr.write(f"error: {err}\n")
     sys.exit(1)
 
 DATASETS = list(config["datasets"])
+# subset of DATASETS (validated): only these data/raw/<name> folders are generator outputs
 SYNTH_DATASETS = list(config["synth"]["datasets"])
 PULSE_DATASETS = list(config["unsupervised"]["datasets"])
 
@@ -26,11 +32,17 @@ CORE = [
     "pipeline/config.py",
     "pipeline/errors.py",
     "pipeline/provenance.py",
+    "pipeline/raw_data.py",
 ]
 
 
+def one_of(names):
+    """A wildcard regex matching exactly these names (and nothing when there is none)."""
+    return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
+
+
 wildcard_constraints:
-    dataset="|".join(sorted(set(DATASETS) | set(SYNTH_DATASETS))),
+    dataset=one_of(DATASETS),
 
 
 def tracked(*keys):

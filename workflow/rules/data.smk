@@ -3,6 +3,10 @@
 
 rule generate:
     """Write the built-in semi-synthetic dataset in the real layout of {dataset}."""
+    # Only synth.datasets are generator outputs: any other data/raw/<name> is user-supplied
+    # (licensed) data that Snakemake must treat as a source, never rebuild or delete.
+    wildcard_constraints:
+        dataset=one_of(SYNTH_DATASETS),
     input:
         code=code("pipeline/synth", "pipeline/datasets", *CORE),
     output:

@@ -6,6 +6,8 @@ rule unsupervised:
     input:
         cache="data/cache/{dataset}",
         splits="data/interim/{dataset}/splits.json",
+        # ingest's summary carries the data origin (built-in or user-supplied) into the metrics
+        manifest_summary="data/interim/{dataset}/manifest.json",
         code=code("pipeline/unsupervised.py", "pipeline/cache.py", "pipeline/signals", *CORE),
     output:
         metrics="results/unsupervised/{dataset}/metrics.json",
@@ -18,5 +20,6 @@ rule unsupervised:
         "logs/unsupervised/{dataset}.log",
     shell:
         "python -m pipeline unsupervised --dataset {wildcards.dataset} --params params.yaml"
-        " --cache {input.cache} --splits {input.splits} --out results/unsupervised/{wildcards.dataset}"
+        " --cache {input.cache} --splits {input.splits} --manifest-summary {input.manifest_summary}"
+        " --out results/unsupervised/{wildcards.dataset}"
         " 2>&1 | tee {log}"

@@ -4,6 +4,8 @@
 rule report:
     """reports/index.html with tables and figures, from this run's outputs only."""
     input:
+        # the raw folders: data origin and, for built-in data, the rendered truth (skin type)
+        raw=expand("data/raw/{dataset}", dataset=DATASETS),
         manifests=expand("data/interim/{dataset}/manifest.csv", dataset=DATASETS),
         manifest_summaries=expand("data/interim/{dataset}/manifest.json", dataset=DATASETS),
         splits=expand("data/interim/{dataset}/splits.json", dataset=DATASETS),
@@ -46,4 +48,4 @@ rule report:
     shell:
         "python -m pipeline report --params params.yaml --out reports"
         " --manifests {input.manifests} --splits {input.splits} --caches {input.caches}"
-        " --unsupervised {params.unsupervised_dirs} --audit {input.audit} 2>&1 | tee {log}"
+        " --unsupervised {params.unsupervised_dirs} --audit {input.audit} --raw {input.raw} 2>&1 | tee {log}"

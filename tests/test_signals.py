@@ -282,7 +282,20 @@ def test_pos_matches_loop_definition() -> None:
         s = proj @ cn.T
         h = s[0] + s[0].std() / s[1].std() * s[1]
         expected[m : m + win] += h - h.mean()
-    np.testing.assert_allclose(pos(rgb, fs), expected, atol=1e-12)
+    # negated: the pipeline's pulse signals rise with blood volume (PPG convention)
+    np.testing.assert_allclose(pos(rgb, fs), -expected, atol=1e-12)
+
+
+def test_pos_and_chrom_follow_blood_volume() -> None:
+    """Skin that darkens as blood volume rises (relative change along [0.33, 0.77, 0.53]) gives
+    POS and CHROM outputs that rise with blood volume, like the oximeter's PPG."""
+    fs = 30.0
+    t = np.arange(int(12 * fs)) / fs
+    volume = np.sin(2 * np.pi * 1.2 * t)
+    dc = np.array([180.0, 130.0, 100.0])
+    rgb = dc * (1.0 - 0.004 * volume[:, None] * np.array([0.33, 0.77, 0.53]) / 0.77)
+    assert np.corrcoef(pos(rgb, fs), volume)[0, 1] > 0.95
+    assert np.corrcoef(chrom(rgb, fs), volume)[0, 1] > 0.95
 
 
 def test_chrom_output_length_and_cola() -> None:

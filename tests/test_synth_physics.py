@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import periodogram
 
-from pipeline.synth import face, physio, render
+from pipeline.synth import face, physio, render, skin
+from pipeline.synth.generate import render_probe_trial
 
 EASY = dict(pulse_amplitude=0.005, read_noise=2.0, shot_noise=0.03, head_translation_px=0.6, head_rotation_deg=0.8,
             head_yaw=0.02, motion_time_constant_s=2.5, illumination_drift=0.005, illumination_steps_per_min=0.0,
@@ -18,17 +19,18 @@ HW = (100, 75)
 BP4D_PREV = {1: .09, 2: .08, 4: .06, 6: .49, 7: .65, 10: .64, 12: .57, 14: .59, 15: .11, 17: .13, 23: .17, 24: .04}
 
 
-def render_trial(seed: int, seconds: float, preset: dict, still: bool = False, hw: tuple[int, int] = HW):
+def render_trial(seed: int, seconds: float, preset: dict, still: bool = False, hw: tuple[int, int] = HW,
+                 fitzpatrick: int = 3, light_rgb: np.ndarray | None = None):
     rng = np.random.default_rng(seed)
     sub = physio.draw_subject(rng)
-    app = face.draw_appearance(rng, 0.19)
+    app = face.draw_appearance(rng, 0.19, fitzpatrick)
     n = int(seconds * FPS)
     ph = physio.simulate(seconds, 1000.0, sub, rng, 0.0, preset["breath_irregularity"])
     t = np.arange(n) / FPS
     vol = physio.resample(ph.resp.volume, 1000.0, t)
     preset = dict(preset, head_translation_px=0.0, head_rotation_deg=0.0, head_yaw=0.0) if still else preset
     geom = face.geometry(app, {}, np.zeros(n))
-    nz = render.draw_nuisance(n, FPS, hw, app, 0.5, vol, preset, rng)
+    nz = render.draw_nuisance(n, FPS, hw, app, 0.5, vol, preset, rng, light_rgb=light_rgb)
     scene = render.make_scene(hw, app)
     pulse = physio.resample(ph.ppg, 1000.0, t)
     frames = np.stack([render.render_frame(scene, geom, k, nz, pulse[k], preset["pulse_amplitude"],
@@ -204,3 +206,76 @@ def test_short_trials_keep_a_plausible_heart_rate():
             ph = physio.simulate(seconds, 1000.0, sub, rng)
             assert np.abs(ph.hr_bpm - sub.base_hr_bpm).max() < 5 * 2.0 + sub.rsa_bpm, (seed, seconds)
             assert 42.0 < ph.hr_bpm.min() and ph.hr_bpm.max() < 160.0
+
+
+def _relative_pulse(fitzpatrick: int, skin_rgb=None) -> np.ndarray:
+    """Relative change dC/C of the mean skin colour between blood volume -0.5 and +0.5, rendered
+    without noise or motion (a large amplitude so that 8-bit rounding does not matter)."""
+    rng = np.random.default_rng(5)
+    app = face.draw_appearance(rng, 0.19, fitzpatrick)
+    if skin_rgb is not None:
+        import dataclasses
+
+        app = dataclasses.replace(app, skin_rgb=np.asarray(skin_rgb, float))
+    still = dict(EASY, head_translation_px=0.0, head_rotation_deg=0.0, head_yaw=0.0, illumination_drift=0.0,
+                 specular=0.0)
+    nz = render.draw_nuisance(1, FPS, (200, 150), app, 0.5, np.zeros(1), still, rng)
+    scene = render.make_scene((200, 150), app)
+    g = face.geometry(app, {}, np.zeros(1))
+    lm = render.landmarks_pixels(g, nz)
+    mask = skin_mask(lm, (200, 150))
+    lo, hi, mid = (render.render_frame(scene, g, 0, nz, p, 0.2, (0.0, 0.0), rng)[mask].astype(float).mean(0)
+                   for p in (-0.5, 0.5, 0.0))
+    return (hi - lo) / mid
+
+
+def test_pulse_is_a_relative_per_channel_darkening_along_the_signature():
+    """More blood, darker skin; each channel changes relative to its own DC level, so the
+    normalised direction is the signature [0.33, 0.77, 0.53] (times the melanin factor) on any skin,
+    whatever its red/green ratio (an absolute green-scaled change would tilt it towards blue on
+    dark skin)."""
+    signature = np.array([0.33, 0.77, 0.53])
+    for fitz, rgb in ((1, None), (3, None), (6, None), (3, (211.0, 95.0, 63.0)), (3, (90.0, 90.0, 90.0))):
+        rel = _relative_pulse(fitz, rgb)
+        assert np.all(rel < 0), (fitz, rgb, rel)  # darker as blood volume rises
+        expected = signature * skin.relative_pulse_factor(fitz)
+        np.testing.assert_allclose(rel / rel[1], expected / expected[1], rtol=0.06, err_msg=str((fitz, rgb)))
+    # melanin: type VI keeps about 60% of type I's relative green pulse
+    ratio = _relative_pulse(6)[1] / _relative_pulse(1)[1]
+    assert 0.5 < ratio < 0.75, ratio
+
+
+def test_melanin_factor_and_light_colour():
+    factors = np.array([skin.relative_pulse_factor(t) for t in skin.FITZPATRICK_TYPES])
+    assert np.all(np.diff(factors, axis=0) < 0)  # darker skin, smaller relative pulse, every channel
+    assert np.all(factors[-1] == factors[-1].min()) or factors[-1, 2] < factors[-1, 1] < factors[-1, 0]
+    np.testing.assert_allclose(skin.light_gain(6500, 1.0), 1.0, atol=1e-9)
+    warm = skin.light_gain(2700, 0.3)
+    assert warm[0] > 1.25 and warm[2] < 0.7 and warm[1] == 1.0
+    # the issue's tungsten case: a medium skin reads about RGB (211, 95, 63): Cr far above 173
+    lit = np.array(skin.FITZPATRICK_RGB[4]) * warm
+    assert lit[0] / lit[1] > 1.8
+    # auto-exposure keeps the brightest surface below saturation
+    assert np.max(np.array(skin.FITZPATRICK_RGB[1]) * skin.light_gain(2700, 0.0, skin.FITZPATRICK_RGB[1])) <= 235.0 + 1e-9
+
+
+def test_camera_signal_and_recorded_ppg_are_inverted_and_delayed():
+    """The face's green falls as blood volume rises; the oximeter's PPG rises with it and lags the
+    face by the pulse transit time, as in UBFC-rPPG and PURE."""
+    from scipy.signal import butter, sosfiltfilt
+
+    video, truth = render_probe_trial(3, 2, 5500.0, 0.9, duration_s=12.0, preset="easy")
+    fps = truth["fps"]
+    h, w = video.shape[1:3]
+    green = video[:, int(0.35 * h) : int(0.6 * h), int(0.4 * w) : int(0.6 * w), 1].reshape(len(video), -1).mean(1)
+    sos = butter(2, [0.7, 3.0], btype="band", fs=fps, output="sos")
+    camera = sosfiltfilt(sos, green - green.mean())
+    volume = sosfiltfilt(sos, truth["pulse"] - truth["pulse"].mean())
+    finger = sosfiltfilt(sos, truth["finger_ppg"] - truth["finger_ppg"].mean())
+    assert np.corrcoef(camera, volume)[0, 1] < -0.5
+    lags = np.arange(0, 16)
+    core = slice(20, len(camera) - 20)
+    corr = [np.corrcoef(-camera[core], np.roll(finger, -k)[core])[0, 1] for k in lags]
+    lag_s = lags[int(np.argmax(corr))] / fps
+    assert abs(lag_s - truth["ptt_s"]) <= 1.5 / fps, (lag_s, truth["ptt_s"])
+    assert max(corr) > 0.5

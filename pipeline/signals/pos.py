@@ -9,6 +9,12 @@ Windows cover frames ``[m, m + l)`` for every ``m`` in ``0 .. T - l`` as in the 
 algorithm, so every frame is covered; the rPPG-Toolbox loop stops one window earlier and
 leaves the last frame uncovered. No band-pass is applied here (callers filter as their
 protocol requires).
+
+Polarity: the pipeline's pulse signals follow the blood-volume (PPG) convention, rising with
+each beat like a pulse oximeter's pleth wave and CHROM's output. POS's ``h`` runs the other way
+(the skin darkens as blood volume rises, and ``P`` projects that darkening onto a negative
+``h``), so the overlap-added signal is negated. Heart rate is unaffected; waveform metrics
+(Pearson, MCC) and POS pseudo-labels then share the sign of the PPG targets.
 """
 
 from __future__ import annotations
@@ -46,4 +52,4 @@ def pos(rgb: np.ndarray, fps: float, window_s: float = 1.6) -> np.ndarray:
     # Overlap-add: a loop over the window offsets (win iterations), not over frames.
     for j in range(win):
         out[j : j + k] += h[:, j]
-    return out
+    return -out

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.synth.skin import FITZPATRICK_RGB
+
 BP4D_AUS = (1, 2, 4, 6, 7, 10, 12, 14, 15, 17, 23, 24)
 DISFA_AUS = (1, 2, 4, 6, 9, 12, 25, 26)
 MODELLED_AUS = tuple(sorted(set(BP4D_AUS) | set(DISFA_AUS)))
@@ -46,14 +48,16 @@ class Appearance:
     brow_thickness: float
     hair_line: float  # canonical v of the hair line
     texture_seed: int
+    fitzpatrick: int = 3  # skin type I-VI (pipeline.synth.skin)
 
 
-def draw_appearance(rng: np.random.Generator, face_width_frac: float) -> Appearance:
-    """Skin tone from light to dark (lower DC means a smaller absolute pulse), plus features."""
-    tone = rng.uniform(0.0, 1.0)  # 0 light .. 1 dark
-    light, dark = np.array([225.0, 180.0, 155.0]), np.array([120.0, 80.0, 60.0])
-    skin = (1 - tone) * light + tone * dark
-    skin = skin * rng.uniform(0.95, 1.05, 3)
+def draw_appearance(rng: np.random.Generator, face_width_frac: float, fitzpatrick: int | None = None) -> Appearance:
+    """Skin tone of Fitzpatrick type ``fitzpatrick`` (drawn when None) with a little individual
+    variation, plus hair, clothing and feature geometry. A darker tone has a lower DC level and a
+    smaller relative pulse (pipeline.synth.skin)."""
+    if fitzpatrick is None:
+        fitzpatrick = int(rng.integers(1, 7))
+    skin = np.array(FITZPATRICK_RGB[fitzpatrick]) * rng.uniform(0.95, 1.05, 3)
     hair = np.array([40.0, 30.0, 25.0]) * rng.uniform(0.6, 2.5)
     return Appearance(
         skin_rgb=skin,
@@ -67,6 +71,7 @@ def draw_appearance(rng: np.random.Generator, face_width_frac: float) -> Appeara
         brow_thickness=float(rng.uniform(0.045, 0.07)),
         hair_line=float(rng.uniform(-1.05, -0.85)),
         texture_seed=int(rng.integers(0, 2**31 - 1)),
+        fitzpatrick=int(fitzpatrick),
     )
 
 

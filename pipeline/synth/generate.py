@@ -28,7 +28,7 @@ from pipeline.atomic import atomic_path, write_json
 from pipeline.config import load_params
 from pipeline.errors import ConfigError, InputError
 from pipeline.provenance import provenance
-from pipeline.synth import face, physio, render
+from pipeline.synth import face, physio, render, skin
 
 PHYSIO_HZ = 1000.0
 FPS = {"bp4d": 25.0, "ubfc": 30.0, "pure": 30.0, "disfa": 20.0}
@@ -40,6 +40,8 @@ TASK_RISE_BPM = {"T1": 5, "T2": 2, "T3": 9, "T4": 6, "T5": 8, "T6": 15, "T7": 8,
 # PURE setups: 1 steady, 2 talking, 3 slow / 4 fast translation, 5 small / 6 medium rotation
 PURE_MOTION = {1: (1.0, 1.0, False), 2: (1.0, 1.0, True), 3: (3.0, 1.0, False), 4: (6.0, 1.0, False),
                5: (1.0, 3.0, False), 6: (1.0, 6.0, False)}
+# preset keys that are not scalar rendering constants
+PRESET_STRUCTURE_KEYS = ("datasets",)
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -53,16 +55,45 @@ def _prevalence(cfg: dict) -> dict[int, float]:
     return {int(k.removeprefix("AU")): float(v) for k, v in cfg.get("au_prevalence", {}).items()}
 
 
+def resolve_preset(synth: dict, dataset: str) -> dict:
+    """The difficulty preset's constants for ``dataset``: the preset's values with its
+    ``datasets.<dataset>`` overrides applied (a preset may model each dataset's own conditions)."""
+    preset = synth["presets"][synth["difficulty"]]
+    base = {k: v for k, v in preset.items() if k not in PRESET_STRUCTURE_KEYS}
+    return {**base, **(preset.get("datasets") or {}).get(dataset, {})}
+
+
 @dataclass
 class Subject:
     name: str
     physio: physio.SubjectPhysiology
     app: face.Appearance
+    cct_k: float  # colour temperature of the session's light
+    white_balance: float  # fraction of the colour cast the camera removed
+
+    @property
+    def light_rgb(self) -> np.ndarray:
+        # auto-exposure keeps both the skin and the blank background below saturation
+        return skin.light_gain(self.cct_k, self.white_balance, np.maximum(self.app.skin_rgb, render.BACKGROUND_RGB))
 
 
-def make_subject(seed: int, dataset: str, name: str, face_width: float) -> Subject:
+def make_subject(seed: int, dataset: str, name: str, face_width: float, fitzpatrick: int | None = None,
+                 preset: dict | None = None) -> Subject:
+    """A subject's physiology, appearance (skin type ``fitzpatrick``) and the light of its
+    recording session (colour temperature and white balance drawn over the preset's ranges)."""
     rng = _rng(seed, dataset, "subject:" + name)
-    return Subject(name, physio.draw_subject(rng), face.draw_appearance(rng, face_width))
+    phys = physio.draw_subject(rng)
+    app = face.draw_appearance(rng, face_width, fitzpatrick)
+    preset = preset or {}
+    cct, wb = skin.draw_light(rng, tuple(preset.get("light_cct_k", skin.CCT_RANGE_K)),
+                              tuple(preset.get("white_balance", (0.3, 1.0))))
+    return Subject(name, phys, app, cct, wb)
+
+
+def make_subjects(seed: int, dataset: str, names: list[str], face_width: float, preset: dict) -> list[Subject]:
+    """The dataset's subjects, their skin types rotating over I-VI (every type once per six)."""
+    types = skin.assign_types(len(names), _rng(seed, dataset, "fitzpatrick"))
+    return [make_subject(seed, dataset, n, face_width, t, preset) for n, t in zip(names, types)]
 
 
 @dataclass
@@ -80,8 +111,9 @@ class Trial:
     geom: face.Geometry
     nuisance: render.Nuisance
     scene: render.Scene
-    pulse: np.ndarray  # facial pulse at frame times
+    pulse: np.ndarray  # facial blood volume at frame times
     pulse_amplitude: float
+    subject: Subject
     noise: tuple[float, float]
     rng: np.random.Generator
 
@@ -115,7 +147,7 @@ def simulate_trial(
     width, height = cfg["frame_size"]
     vol = physio.resample(phys.resp.volume, PHYSIO_HZ, times)
     nz = render.draw_nuisance(n_frames, fps, (height, width), subject.app, cfg["face_centre_y"], vol, preset, rng,
-                              translation_gain, rotation_gain)
+                              translation_gain, rotation_gain, subject.light_rgb)
     return Trial(
         trial_id=trial_id, fps=fps, n_frames=n_frames, phys=phys, frame_times=times, aus=aus,
         au_occ=occ, au_int=inten, geom=geom, nuisance=nz,
@@ -123,6 +155,7 @@ def simulate_trial(
         pulse=physio.resample(phys.ppg, PHYSIO_HZ, times),
         pulse_amplitude=float(preset["pulse_amplitude"]) * float(rng.uniform(0.8, 1.2)),
         noise=(float(preset["read_noise"]), float(preset["shot_noise"])),
+        subject=subject,
         rng=rng,
     )
 
@@ -145,7 +178,8 @@ def truth_arrays(trial: Trial) -> dict[str, np.ndarray]:
         "frame_times_s": t,
         "landmarks": lm.astype(np.float32),
         "face_boxes": render.face_boxes(lm, nz).astype(np.float32),
-        "pulse": trial.pulse,
+        "pulse": trial.pulse,  # facial blood volume (the skin darkens as it rises)
+        "finger_ppg": physio.resample(ph.finger_ppg, PHYSIO_HZ, t),
         "bp_mmhg": physio.resample(ph.bp_mmhg, PHYSIO_HZ, t),
         "resp": physio.resample(ph.resp.volume, PHYSIO_HZ, t),
         "hr_bpm": physio.resample(ph.hr_bpm, PHYSIO_HZ, t),
@@ -157,6 +191,11 @@ def truth_arrays(trial: Trial) -> dict[str, np.ndarray]:
         "shoulder_dy": nz.shoulder_dy,
         "illumination": nz.illum,
         "pulse_amplitude": np.float64(trial.pulse_amplitude),
+        "fitzpatrick": np.int64(trial.subject.app.fitzpatrick),
+        "skin_rgb": np.asarray(trial.subject.app.skin_rgb, np.float64),
+        "light_rgb": np.asarray(trial.subject.light_rgb, np.float64),
+        "cct_k": np.float64(trial.subject.cct_k),
+        "white_balance": np.float64(trial.subject.white_balance),
     }
 
 
@@ -183,6 +222,55 @@ def trial_summary(trial: Trial, subject: str, task: str) -> dict:
         "mean_hr_bpm": round(trial.phys.mean_hr_bpm, 4),
         "mean_rr_bpm": round(trial.phys.resp.mean_rate_bpm, 4),
         "au_rates": {f"AU{a:02d}": round(float(r), 4) for a, r in zip(trial.aus, rates)},
+        "fitzpatrick": int(trial.subject.app.fitzpatrick),
+        "illuminant": {
+            "cct_k": round(trial.subject.cct_k, 1),
+            "white_balance": round(trial.subject.white_balance, 4),
+            "rgb_gain": [round(float(g), 4) for g in trial.subject.light_rgb],
+        },
+        "relative_pulse_factor": [round(float(f), 4) for f in skin.relative_pulse_factor(trial.subject.app.fitzpatrick)],
+    }
+
+
+def render_probe_trial(
+    seed: int,
+    fitzpatrick: int,
+    cct_k: float,
+    white_balance: float,
+    duration_s: float = 10.0,
+    preset: str = "easy",
+    frame_size: tuple[int, int] = (160, 120),
+    fps: float = 30.0,
+    params: dict | None = None,
+) -> tuple[np.ndarray, dict]:
+    """One UBFC-style trial of a chosen skin type under a chosen light, rendered in memory.
+
+    For sweeps over skin tones and illuminants (tests, benchmarks). ``preset`` names a preset of
+    ``params['synth']['presets']`` (params.yaml when ``params`` is None); ``frame_size`` is
+    (width, height). Returns uint8 RGB frames (T, H, W, 3) and the truth: ``mean_hr_bpm``, the
+    per-frame facial blood volume ``pulse`` and ``finger_ppg``, ``fitzpatrick``, ``rgb_gain``.
+    """
+    if params is None:
+        params = load_params("params.yaml")
+    synth = dict(params["synth"], difficulty=preset)
+    cfg = dict(params["synth"]["ubfc"], frame_size=list(frame_size))
+    rng = _rng(seed, "probe", f"{fitzpatrick}:{cct_k}:{white_balance}")
+    name = f"probe{seed}"
+    subject = make_subject(seed, "probe", name, cfg["face_width"], fitzpatrick, resolve_preset(synth, "ubfc"))
+    subject.cct_k, subject.white_balance = float(cct_k), float(white_balance)
+    n = int(round(duration_s * fps))
+    trial = simulate_trial(subject, name, n, fps, cfg, resolve_preset(synth, "ubfc"), rng, ())
+    video = np.stack(list(frames(trial)))
+    truth = truth_arrays(trial)
+    return video, {
+        "mean_hr_bpm": trial.phys.mean_hr_bpm,
+        "pulse": truth["pulse"],
+        "finger_ppg": truth["finger_ppg"],
+        "fitzpatrick": int(fitzpatrick),
+        "rgb_gain": truth["light_rgb"],
+        "skin_rgb": truth["skin_rgb"],
+        "ptt_s": subject.physio.ptt_s,
+        "fps": fps,
     }
 
 
@@ -254,8 +342,9 @@ def _gen_bp4d(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list
     summaries = []
     fps = FPS["bp4d"]
     missing = set(cfg.get("missing_trials", []))
-    for name in cfg["subjects"]:
-        subject = make_subject(seed, "bp4d", name, cfg["face_width"])
+    talking_tasks = set(preset.get("talking_tasks", []))
+    for subject in make_subjects(seed, "bp4d", list(cfg["subjects"]), cfg["face_width"], preset):
+        name = subject.name
         for k in range(1, 11):
             task = f"T{k}"
             tid = f"{name}{task}"
@@ -264,7 +353,8 @@ def _gen_bp4d(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list
             coded = task in AU_CODED_TASKS
             n = cfg["au_task_frames"] if coded else cfg["other_task_frames"]
             rng = _rng(seed, "bp4d", tid)
-            trial = simulate_trial(subject, tid, n, fps, cfg, preset, rng, face.BP4D_AUS, TASK_RISE_BPM[task])
+            trial = simulate_trial(subject, tid, n, fps, cfg, preset, rng, face.BP4D_AUS, TASK_RISE_BPM[task],
+                                   talking=task in talking_tasks)
             occ = None
             first = 1
             if coded:
@@ -298,14 +388,15 @@ def _gen_ubfc(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list
     fps = FPS["ubfc"]
     n = int(round(cfg["duration_s"] * fps))
     out = []
-    for sid in cfg["subjects"]:
-        name = f"subject{sid}"
-        subject = make_subject(seed, "ubfc", name, cfg["face_width"])
+    names = [f"subject{sid}" for sid in cfg["subjects"]]
+    for sid, subject in zip(cfg["subjects"], make_subjects(seed, "ubfc", names, cfg["face_width"], preset)):
+        name = subject.name
         rng = _rng(seed, "ubfc", name)
         # the math game of UBFC-rPPG raises heart rate during the recording
         trial = simulate_trial(subject, name, n, fps, cfg, preset, rng, (), task_rise_bpm=rng.uniform(3, 10))
         t = trial.frame_times
-        ppg = physio.resample(trial.phys.ppg, PHYSIO_HZ, t)
+        # the finger oximeter's pleth: rises with blood volume, lags the face by the transit time
+        ppg = physio.resample(trial.phys.finger_ppg, PHYSIO_HZ, t)
         ppg = 2.0 + ppg + 0.01 * rng.standard_normal(n)  # oximeter units: positive, a little noisy
         hr = np.round(physio.resample(trial.phys.hr_bpm, PHYSIO_HZ, t))
         ubfc.write_trial(root, sid, frames(trial, bar), fps, ppg, hr, t)
@@ -320,8 +411,9 @@ def _gen_pure(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list
     fps = FPS["pure"]
     n = int(round(cfg["duration_s"] * fps))
     out = []
-    for person in cfg["persons"]:
-        subject = make_subject(seed, "pure", f"{person:02d}", cfg["face_width"])
+    persons = list(cfg["persons"])
+    subjects = make_subjects(seed, "pure", [f"{p:02d}" for p in persons], cfg["face_width"], preset)
+    for person, subject in zip(persons, subjects):
         for setup in cfg["setups"]:
             name = f"{person:02d}-{setup:02d}"
             rng = _rng(seed, "pure", name)
@@ -334,7 +426,7 @@ def _gen_pure(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list
             frame_ns = np.maximum.accumulate(frame_ns)
             ppg_t = np.arange(0.0, n / fps, 1.0 / 60.0) + rng.uniform(0.0, 1.0 / 60.0)
             ppg_t = ppg_t[ppg_t < n / fps]
-            ppg = np.round(64 + 40 * physio.resample(trial.phys.ppg, PHYSIO_HZ, ppg_t)).astype(np.int64)
+            ppg = np.round(64 + 40 * physio.resample(trial.phys.finger_ppg, PHYSIO_HZ, ppg_t)).astype(np.int64)
             rate = np.round(physio.resample(trial.phys.hr_bpm, PHYSIO_HZ, ppg_t)).astype(np.int64)
             pure.write_trial(root, person, setup, frames(trial, bar), frame_ns, ppg,
                              t0_ns + np.round(ppg_t * 1e9).astype(np.int64), rate)
@@ -349,9 +441,9 @@ def _gen_disfa(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> lis
     fps = FPS["disfa"]
     n = int(round(cfg["duration_s"] * fps))
     out = []
-    for name in cfg["subjects"]:
+    for subject in make_subjects(seed, "disfa", list(cfg["subjects"]), cfg["face_width"], preset):
+        name = subject.name
         sn = int(name.removeprefix("SN"))
-        subject = make_subject(seed, "disfa", name, cfg["face_width"])
         rng = _rng(seed, "disfa", name)
         trial = simulate_trial(subject, name, n, fps, cfg, preset, rng, face.DISFA_AUS)
         # DISFA codes integer intensity 0-5; occurrence (>0) matches the rendered episodes
@@ -391,7 +483,7 @@ def generate(dataset: str, params: dict, out: Path, source: str = "params.yaml")
     cfg = synth[dataset]
     if dataset == "bp4d":
         check_defects(cfg, source)
-    preset = synth["presets"][synth["difficulty"]]
+    preset = resolve_preset(synth, dataset)
     seed = int(params["seed"])
     start = time.perf_counter()
     with atomic_path(out, is_dir=True) as tmp:
@@ -408,11 +500,10 @@ def generate(dataset: str, params: dict, out: Path, source: str = "params.yaml")
             "trials": trials,
         }
         write_json(tmp / "_truth" / "summary.json", summary)
-        # provenance (time stamps, commit) kept apart so the data files stay byte-identical
-        write_json(tmp / "_truth" / "provenance.json", {
-            **provenance({"seed": seed, "synth": synth}, seed=seed),
-            "seconds": round(time.perf_counter() - start, 2),
-        })
+        # provenance (commit, params hash) kept apart from the data files; no wall-clock figures in
+        # it, so that the same seed gives the same bytes and hashes everywhere
+        write_json(tmp / "_truth" / "provenance.json", provenance({"seed": seed, "synth": synth}, seed=seed))
+    summary["seconds"] = round(time.perf_counter() - start, 2)
     return summary
 
 
@@ -425,4 +516,4 @@ def main(argv: list[str]) -> None:
     params = load_params(args.params)
     summary = generate(args.dataset, params, args.out, source=str(args.params))
     print(json.dumps({"dataset": args.dataset, "trials": summary["n_trials"], "frames": summary["n_frames"],
-                      "out": str(args.out)}))
+                      "seconds": summary["seconds"], "out": str(args.out)}))

@@ -2,8 +2,13 @@
 
 Heart rate varies between subjects (base rate), within a trial (slow drift, a task-driven rise)
 and with breathing (respiratory sinus arrhythmia). The cardiac phase is the integral of the
-instantaneous rate; the facial blood-volume pulse and the finger blood-pressure wave are
-shape functions of that phase, the BP wave lagging by a pulse-transit delay. Breathing is
+instantaneous rate; the facial blood volume, the finger pulse-oximeter wave (PPG) and the finger
+blood-pressure wave are shape functions of that phase, the finger waves lagging the face by a
+pulse-transit delay. Polarity: blood volume and the oximeter's pleth wave both rise with each
+beat (the oximeter displays inverted absorbance, the clinical convention of the CMS50-type
+devices of UBFC-rPPG and PURE); the skin the camera sees darkens as the facial blood volume
+rises (pipeline.synth.render), so the camera signal and the recorded PPG are inverted and
+delayed with respect to each other, as in the real recordings. Breathing is
 generated breath by breath (irregular durations and depths, occasional sighs and pauses).
 """
 
@@ -23,7 +28,7 @@ class SubjectPhysiology:
     base_rr_bpm: float
     systolic_mmhg: float
     diastolic_mmhg: float
-    ptt_s: float  # pulse transit delay of the finger BP wave behind the facial pulse
+    ptt_s: float  # pulse transit delay of the finger waves (BP, PPG) behind the facial pulse
     rsa_bpm: float  # peak respiratory sinus arrhythmia swing
 
 
@@ -201,7 +206,8 @@ class Physiology:
     fs: float
     hr_bpm: np.ndarray  # instantaneous heart rate
     phase: np.ndarray  # cardiac phase (cycles) at the face
-    ppg: np.ndarray  # facial blood-volume pulse, zero mean, peak-to-peak 1
+    ppg: np.ndarray  # facial blood volume, zero mean, peak-to-peak 1, rising with volume
+    finger_ppg: np.ndarray  # finger pulse-oximeter wave (same shape), lagging by subject.ptt_s
     bp_mmhg: np.ndarray  # finger arterial pressure, lagging by subject.ptt_s
     resp: Breathing
 
@@ -231,7 +237,8 @@ def simulate(
     pulse_pressure = subject.systolic_mmhg - subject.diastolic_mmhg
     # breathing also modulates pressure a little (a few mmHg)
     bp = subject.diastolic_mmhg + pulse_pressure * bp_shape(phase_delayed) + 2.0 * (resp.volume - 0.5)
-    return Physiology(fs=fs, hr_bpm=hr, phase=phase, ppg=ppg, bp_mmhg=bp, resp=resp)
+    return Physiology(fs=fs, hr_bpm=hr, phase=phase, ppg=ppg, finger_ppg=ppg_shape(phase_delayed), bp_mmhg=bp,
+                      resp=resp)
 
 
 def resample(signal: np.ndarray, fs_in: float, times_s: np.ndarray) -> np.ndarray:

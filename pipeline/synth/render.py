@@ -1,10 +1,13 @@
 """Vectorised frame rendering: skin-reflection pulse, face features, breathing, nuisances.
 
 Colour of a skin pixel follows the skin reflection model of the POS paper (Wang et al. 2017):
-C = I(t) * (u_d * d0 * shading + u_p * p(t) + u_s * s(t)) + camera noise. The pulse moves the
-colour along the blood-volume direction [0.33, 0.77, 0.53] by a fraction of a percent of the
-DC level, so one pixel's trace is dominated by noise and quantisation while the face mean
-carries the pulse. Every frame is computed from pixel coordinates mapped into canonical face
+C = I(t) * L * (u_d * d0 * shading * (1 - u_p * p(t)) + u_s * s(t)) + camera noise, with L the
+colour of the light after the camera's white balance (pipeline.synth.skin). The blood volume
+p(t) changes each channel by a relative amount, dC_i / C_i = -a * u_p,i * p(t), along the
+blood-volume signature [0.33, 0.77, 0.53] (scaled per channel by the melanin factor of the
+subject's skin type): more blood absorbs more light, so the skin darkens as blood volume rises.
+The change is a fraction of a percent of the DC level, so one pixel's trace is dominated by noise
+and quantisation while the face mean carries the pulse. Every frame is computed from pixel coordinates mapped into canonical face
 coordinates through the head pose, so head motion, breathing and AU deformations are
 sub-pixel accurate (anti-aliased edges).
 """
@@ -17,10 +20,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
 from pipeline.synth.face import Appearance, Geometry, landmark_depth, landmarks_canonical
+from pipeline.synth.skin import relative_pulse_factor
 
 BVP_DIRECTION = np.array([0.33, 0.77, 0.53])  # de Haan & van Leest 2014, normalised RGB
 BACKGROUND_RGB = np.array([196.0, 198.0, 204.0])  # blank studio background
-_BVP_REL = (BVP_DIRECTION / BVP_DIRECTION[1]).astype(np.float32)  # pulse per unit green change
+_BVP_REL = (BVP_DIRECTION / BVP_DIRECTION[1]).astype(np.float32)  # relative change per unit green change
 _IRIS, _SCLERA = np.float32([70.0, 48.0, 34.0]), np.float32([232.0, 228.0, 222.0])
 _CAVITY, _TEETH = np.float32([45.0, 22.0, 24.0]), np.float32([215.0, 210.0, 196.0])
 
@@ -38,6 +42,7 @@ class Nuisance:
     illum: np.ndarray  # global illumination factor
     illum_grad: np.ndarray  # left-right illumination gradient
     specular: np.ndarray  # specular strength
+    light_rgb: np.ndarray  # (3,) colour of the light after white balance (pipeline.synth.skin)
 
 
 def smooth_noise(n: int, fps: float, tau_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -60,6 +65,7 @@ def draw_nuisance(
     rng: np.random.Generator,
     translation_gain: float = 1.0,
     rotation_gain: float = 1.0,
+    light_rgb: np.ndarray | None = None,
 ) -> Nuisance:
     """Head motion, breathing displacement, illumination drift and steps for one trial.
 
@@ -85,7 +91,8 @@ def draw_nuisance(
     illum = gaussian_filter1d(illum, sigma=1.0, mode="nearest")
     grad = preset["illumination_drift"] * 0.5 * smooth_noise(n, fps, 6.0, rng)
     spec = preset["specular"] * (1.0 + 0.5 * smooth_noise(n, fps, tau, rng)) * np.clip(1 + roll * 3, 0.2, 2)
-    arrays = (cx, cy, scale, roll, yaw, lift, illum, grad, np.clip(spec, 0.0, None))
+    light = np.ones(3) if light_rgb is None else np.asarray(light_rgb, float)
+    arrays = (cx, cy, scale, roll, yaw, lift, illum, grad, np.clip(spec, 0.0, None), light)
     # float32 scalars keep the float32 pixel arithmetic from being promoted to float64
     return Nuisance(*(np.asarray(a, dtype=np.float32) for a in arrays))
 
@@ -103,6 +110,7 @@ class Scene:
     fine: np.ndarray  # fine bumps (chin, wrinkles)
     light_dir: float
     background: np.ndarray  # blank background with a faint vertical gradient, float32
+    pulse_rel: np.ndarray  # (3,) relative pulse per channel per unit green (signature x melanin)
 
 
 TEX_N = 96
@@ -117,7 +125,8 @@ def make_scene(frame_hw: tuple[int, int], app: Appearance) -> Scene:
     fine = gaussian_filter(trng.standard_normal((TEX_N, TEX_N)), 0.8)
     fine = (fine / np.std(fine)).astype(np.float32)
     background = (BACKGROUND_RGB * (1.0 - 0.06 * (yy / H))[..., None]).astype(np.float32)
-    return Scene(H, W, app, xx, yy, tex, fine, float(trng.uniform(-1, 1)), background)
+    pulse_rel = (_BVP_REL * relative_pulse_factor(app.fitzpatrick)).astype(np.float32)
+    return Scene(H, W, app, xx, yy, tex, fine, float(trng.uniform(-1, 1)), background, pulse_rel)
 
 
 def _lookup(tex: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -148,9 +157,9 @@ def render_frame(
 ) -> np.ndarray:
     """One RGB uint8 frame (H, W, 3) at frame index ``t``.
 
-    pulse: facial blood-volume pulse value (zero mean, peak-to-peak 1); pulse_amplitude: its
-    peak-to-peak size as a fraction of the green DC level; noise: (read std, shot gain) in 8-bit
-    levels.
+    pulse: facial blood volume (zero mean, peak-to-peak 1, rising with blood volume);
+    pulse_amplitude: the peak-to-peak relative change of type-I green it causes (the skin darkens
+    as blood volume rises); noise: (read std, shot gain) in 8-bit levels.
     """
     app = scene.app
     skin_rgb, lip_rgb, hair_rgb, cloth_rgb, brow_rgb = (
@@ -251,10 +260,11 @@ def render_frame(
         ))
     skin_col = skin_rgb * (shade * tex * (1.0 - np.clip(dark, -0.3, 0.8)))[..., None]
 
-    # pulse along the blood-volume direction, relative to the local green DC level
+    # pulse: each channel changes relative to its own DC level along the blood-volume signature;
+    # more blood absorbs more light (negative sign)
     perf = 0.8 + 0.4 * np.exp(-((v + 0.7) / 0.4) ** 2) + 0.3 * cheek_c  # forehead and cheeks perfuse more
-    dpulse = np.float32(pulse_amplitude * pulse) * (skin_col[..., 1] * perf)[..., None] * _BVP_REL
-    skin_col = skin_col + dpulse
+    rel = np.float32(-pulse_amplitude * pulse) * perf[..., None] * scene.pulse_rel
+    skin_col = skin_col * (1.0 + rel)
     img = img * (1 - skin[..., None]) + skin_col * skin[..., None]
 
     # ---------------- hair ----------------
@@ -288,7 +298,7 @@ def render_frame(
     lip_bot = line + half_gap + f.lip_low * mprof
     inside = _edge(np.abs(ui) - hw, px)
     lips = _edge(lip_top - v, px) * _edge(v - lip_bot, px) * inside
-    lip_col = lip_rgb * (shade * tex)[..., None] + dpulse
+    lip_col = lip_rgb * (shade * tex)[..., None] * (1.0 + rel)
     img = img * (1 - lips[..., None]) + lip_col * lips[..., None]
     if f.gap > 0.01:
         cavity = _edge(np.abs(v - line) - half_gap, px) * inside
@@ -305,7 +315,7 @@ def render_frame(
     img += (nz.specular[t] * 255.0 * hl * face)[..., None]
     full[y0:y1, x0:x1] = img
     light = nz.illum[t] * (1.0 + nz.illum_grad[t] * (scene.xx[0] / W - 0.5))
-    full *= light[None, :, None]
+    full *= light[None, :, None] * nz.light_rgb
 
     # ---------------- camera noise and 8-bit quantisation ----------------
     read, shot = noise

@@ -28,6 +28,7 @@ from pipeline.atomic import atomic_path, write_json
 from pipeline.config import load_params
 from pipeline.errors import ConfigError, InputError
 from pipeline.provenance import provenance
+from pipeline.raw_data import check_generation_target
 from pipeline.synth import face, physio, render, skin
 
 PHYSIO_HZ = 1000.0
@@ -514,6 +515,7 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    check_generation_target(params, args.dataset, args.out)  # never over user-supplied data
     summary = generate(args.dataset, params, args.out, source=str(args.params))
     print(json.dumps({"dataset": args.dataset, "trials": summary["n_trials"], "frames": summary["n_frames"],
                       "seconds": summary["seconds"], "out": str(args.out)}))

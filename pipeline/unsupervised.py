@@ -262,8 +262,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--cache", required=True, type=Path, help="data/cache/<dataset>")
     parser.add_argument("--splits", required=True, type=Path, help="data/interim/<dataset>/splits.json")
-    parser.add_argument("--manifest-summary", required=True, type=Path,
-                        help="data/interim/<dataset>/manifest.json (data origin)")
+    parser.add_argument("--manifest-summary", type=Path, default=None,
+                        help="data/interim/<dataset>/manifest.json (data origin); default: the "
+                             "manifest.json beside --splits, when there is one")
     parser.add_argument("--out", required=True, type=Path, help="results/unsupervised/<dataset>")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
@@ -271,9 +272,12 @@ def main(argv: list[str]) -> None:
     section = params["unsupervised"]
     if args.dataset not in section["datasets"]:
         raise InputError(args.params, f"dataset '{args.dataset}' not in unsupervised.datasets")
+    summary = args.manifest_summary
+    if summary is None and (args.splits.parent / "manifest.json").is_file():
+        summary = args.splits.parent / "manifest.json"  # ingest and splits share data/interim/<dataset>/
     predictions, metrics = run_unsupervised(
         args.dataset, args.cache, args.splits, params["signals"], section, progress=not args.no_progress,
-        manifest_summary=args.manifest_summary,
+        manifest_summary=summary,
     )
     write_outputs(predictions, metrics, args.out)
     summary = ", ".join(

@@ -1,0 +1,97 @@
+"""Keep dvc.lock in step with what Snakemake built, also across a run killed while committing.
+
+Snakemake's ``onsuccess`` runs ``dvc commit --force``, which records every stage's outputs in
+dvc.lock. A SIGKILL during that commit leaves dvc.lock stale (or half written) while Snakemake
+has nothing left to do, and Snakemake runs neither ``onstart`` nor ``onsuccess`` when nothing
+is to be done. So :func:`commit_outputs` writes a marker before it commits and removes it only
+once the commit succeeded; :func:`repair_interrupted_commit`, called at the top of the
+Snakefile (which every start runs), finds a marker left behind and commits again.
+
+The marker holds the dvc.lock that was valid before the commit started: if the kill left
+dvc.lock empty or unparseable, it is restored first so that DVC can read it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from pipeline.atomic import write_json, write_text
+
+MARKER = Path(".snakemake") / "pipeline" / "dvc-commit.pending"
+COMMIT = ("dvc", "commit", "--force", "--quiet")
+
+
+def _lock_readable(text: str) -> bool:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(doc, dict) and "stages" in doc
+
+
+def commit_outputs(root: str | Path = ".") -> bool:
+    """``dvc commit --force`` bracketed by the marker; a failure warns and keeps the marker."""
+    root = Path(root)
+    lock = root / "dvc.lock"
+    before = lock.read_text() if lock.is_file() else None
+    write_json(root / MARKER, {"dvc_lock_before": before if before and _lock_readable(before) else None})
+    try:
+        ok = subprocess.run(COMMIT, cwd=root).returncode == 0
+    except OSError as err:  # dvc not installed or not executable
+        print(f"warning: cannot run dvc ({err.strerror})", file=sys.stderr)
+        ok = False
+    if ok:
+        (root / MARKER).unlink(missing_ok=True)
+    else:
+        print("warning: dvc commit failed, dvc.lock may not match the outputs; the next snakemake run "
+              "retries it (or run: dvc commit --force)", file=sys.stderr)
+    return ok
+
+
+def repair_interrupted_commit(root: str | Path = ".", dry_run: bool = False) -> bool | None:
+    """Commit again if an earlier run died during its commit; None when there was nothing to do.
+
+    In a dry run only a notice is printed (a dry run changes nothing).
+    """
+    root = Path(root)
+    marker = root / MARKER
+    if not marker.is_file():
+        return None
+    if dry_run:
+        print("note: the last run was killed while updating dvc.lock; the next real run repairs it",
+              file=sys.stderr)
+        return None
+    print("dvc.lock: the last run was killed while updating it; running dvc commit --force again",
+          file=sys.stderr)
+    try:
+        before = json.loads(marker.read_text()).get("dvc_lock_before")
+    except (OSError, ValueError, AttributeError):
+        before = None
+    lock = root / "dvc.lock"
+    current = lock.read_text() if lock.is_file() else None
+    if before is not None and (current is None or not _lock_readable(current)):
+        write_text(lock, before)  # a half-written lock would stop DVC from reading any stage
+    return commit_outputs(root)
+
+
+def snakemake_cli_dry_run(argv: Sequence[str]) -> bool | None:
+    """Whether the ``snakemake`` command line ``argv`` asks for a dry run; None when this
+    process is not the snakemake command (the API used from Python, e.g. by tests)."""
+    if not argv or Path(argv[0]).name not in ("snakemake", "__main__.py"):
+        return None
+    if Path(argv[0]).name == "__main__.py" and Path(argv[0]).parent.name != "snakemake":
+        return None
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        if arg in ("--dry-run", "--dryrun", "--dry_run"):
+            return True
+        if arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:] and arg[1:].isalpha():
+            return True  # -n, or -n within a group of short flags (-np)
+    return False

@@ -23,13 +23,20 @@ Per trial (BigSmall supp. D.1/D.2, details in research notes on the authors' cod
   ``diff(x)/std(diff(x))``; AU occurrence is binarised;
 - BP4D+ (``crop_to_au_range``) keeps only the AU-coded segment, as the authors;
 - the face-mean RGB trace (``rgb_mean``) behind the POS pseudo-label and the unsupervised methods
-  is averaged at native resolution over the skin pixels of the square crop (``face_trace.region:
-  skin``, a YCrCb chrominance box) or over the whole crop (``crop``: the authors, who average the
+  is averaged over a face region of the square crop (``face_trace.region``): ``adaptive`` (the
+  default) keeps the pixels of the trial's own skin colour, a robust Gaussian in (hue,
+  saturation) fitted to the centre of the crop over the first frames (pipeline/frames.py), so it
+  follows every skin tone and the colour of the light; ``skin`` is a fixed YCrCb box (it misses
+  warm light and dark skin); ``crop`` averages the whole crop (the authors, who average the
   144x144 frames, the same mean up to resampling error). Hair, background and clothing move with
   the head and the shoulders; in the whole-crop mean their edges add broadband motion that POS
-  cannot cancel. Frames with too few skin pixels are interpolated from their neighbours; a trial
-  where more than half the frames have too few falls back to the whole crop (attribute
-  ``face_trace``, per-frame ``skin_fraction``).
+  cannot cancel. Frames with too few region pixels are interpolated from their neighbours; a
+  trial whose region covers on average less than ``min_region_fraction`` of the crop, or is
+  missing in more than half the frames, falls back to the whole crop and says why (attribute
+  ``face_trace``). Quality per trial: the mean fraction of the crop's pixels averaged
+  (``face_fraction``) and the pulse SNR of POS on the trace (``pulse_snr_db``, flag ``low_snr``
+  below ``min_snr_db``), as ``rgb_mean`` attributes and index.csv columns; a low SNR is
+  recorded, not excluded. Per frame: ``skin_fraction``, the fraction of the crop in the region.
 
 A trial that raises InputError (short video, unreadable frame, failed pseudo-label) is left out
 of the cache and listed with its reason under ``excluded`` in cache_info.json.
@@ -71,17 +78,25 @@ from pipeline.config import load_params, params_hash
 from pipeline.datasets.base import TrialData
 from pipeline.errors import InputError
 from pipeline.provenance import provenance
+from pipeline.signals.pos import pos
 from pipeline.signals.pseudo_label import pos_pseudo_label
+from pipeline.signals.quality import pulse_snr_db
 
 # labels stored raw (aligned to frames) and, for the waves, difference-normalised
 WAVE_SIGNALS = ("pulse", "resp")
 RATE_SIGNALS = ("hr_bpm", "resp_bpm")
 MANIFEST_COLUMNS = ("trial_id", "subject", "task", "status")
+# face-trace quality per trial, appended to the cache's index.csv after its INDEX_COLUMNS
+QUALITY_COLUMNS = ("face_trace", "face_fraction", "pulse_snr_db", "low_snr")
 # frames per block in both passes: bounds memory whatever the video length
 DEFAULT_BLOCK_FRAMES = 64
 # a skin trace with more missing frames than this is not trusted: the whole-crop mean is used
 MAX_SKINLESS_FRACTION = 0.5
-DEFAULT_FACE_TRACE = {"region": "skin", "skin_cr": [133, 173], "skin_cb": [77, 127], "min_skin_fraction": 0.02}
+DEFAULT_FACE_TRACE = {
+    "region": "adaptive", "seed_fraction": 0.3, "radius": 3.0, "fit_frames": 10, "min_value": 20,
+    "min_value_rel": 0.4, "skin_cr": [133, 173], "skin_cb": [77, 127], "min_skin_fraction": 0.02,
+    "min_region_fraction": 0.05, "min_snr_db": -3.0,
+}
 
 
 @dataclass(frozen=True)
@@ -275,10 +290,10 @@ def _h5_opts(settings: Settings) -> dict[str, Any]:
 
 def _pass1_big(
     trial: TrialData, settings: Settings, h5: h5py.File, start: int, stop: int, block: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, Uint8Moments, RunningMoments]:
-    """Decode, crop, resize and write Big frames; return the whole-crop and skin mean RGB traces,
-    the skin fraction per frame, and the moments of the Big frames and of the Big-size difference
-    frames."""
+) -> tuple[frame_ops.FaceTraces, Uint8Moments, RunningMoments]:
+    """Decode, crop, resize and write Big frames; return the face traces (whole-crop and region
+    mean RGB, region fraction per frame) and the moments of the Big frames and of the Big-size
+    difference frames."""
     n = stop - start
     size = settings.big_size
     big = h5.create_dataset(
@@ -289,11 +304,7 @@ def _pass1_big(
         chunks=(chunk_rows(settings.chunk_length, size * size * 3, n),) + (size, size, 3),
         **_h5_opts(settings),
     )
-    rgb = np.empty((n, 3), dtype=np.float64)
-    rgb_skin = np.empty((n, 3), dtype=np.float64)
-    skin_fraction = np.empty(n, dtype=np.float32)
-    trace = settings.face_trace
-    cr, cb, min_skin = trace["skin_cr"], trace["skin_cb"], float(trace["min_skin_fraction"])
+    tracer = frame_ops.FaceTracer(n, face_trace_config(settings))
     buf = np.empty((block, size, size, 3), dtype=np.uint8)
     big_m, diff_m = Uint8Moments(), RunningMoments()
     prev: np.ndarray | None = None
@@ -306,7 +317,7 @@ def _pass1_big(
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise InputError(_trial_path(trial), f"frame {idx} is not an HxWx3 uint8 RGB image")
         crop = frame_ops.square_crop(frame, settings.crop_anchor)
-        rgb[i], rgb_skin[i], skin_fraction[i] = frame_ops.face_means(crop, cr, cb, min_skin)
+        tracer.add(crop)
         resized = frame_ops.resize_area(crop, size)
         big_m.update(resized)
         if prev is not None:
@@ -321,28 +332,69 @@ def _pass1_big(
     rest = i % block
     if rest:
         big[i - rest : i] = buf[:rest]
-    return rgb, rgb_skin, skin_fraction, big_m, diff_m
+    return tracer.finish(), big_m, diff_m
 
 
-def select_face_trace(
-    rgb_crop: np.ndarray, rgb_skin: np.ndarray, region: str
-) -> tuple[np.ndarray, str]:
-    """The face trace for ``region`` and a description of what was used.
+def face_trace_config(settings: Settings) -> dict[str, Any]:
+    """``settings.face_trace`` over the defaults (a config naming only the keys its region uses
+    still resolves)."""
+    return {**DEFAULT_FACE_TRACE, **settings.face_trace}
 
-    ``skin``: the skin mean with skinless frames (NaN rows) linearly interpolated from their
-    neighbours, or the whole-crop mean when more than ``MAX_SKINLESS_FRACTION`` are skinless."""
+
+def select_face_trace(traces: frame_ops.FaceTraces, config: dict[str, Any]) -> tuple[np.ndarray, str]:
+    """The face trace for ``config['region']`` and a description of what was used.
+
+    ``adaptive`` and ``skin``: the region mean with region-less frames (NaN rows) linearly
+    interpolated from their neighbours, or the whole-crop mean, with the reason, when the region
+    cannot be trusted: no skin model could be fitted, the region covers on average less than
+    ``min_region_fraction`` of the crop (the colour found is not the face's: the fixed box under
+    warm light keeps a few percent of the pixels and their mean has no pulse), or more than
+    ``MAX_SKINLESS_FRACTION`` of the frames have too few region pixels."""
+    region = str(config["region"])
     if region == "crop":
-        return rgb_crop, "crop"
-    missing = ~np.isfinite(rgb_skin).all(axis=1)
+        return traces.crop, "crop"
+    if traces.failure is not None:
+        return traces.crop, f"crop ({region} region failed: {traces.failure})"
+    used = float(np.mean(traces.fraction)) if traces.fraction.size else 0.0
+    limit = float(config["min_region_fraction"])
+    if used < limit:
+        return traces.crop, f"crop ({region} region covered {used:.1%} of the crop, below {limit:.1%})"
+    missing = ~np.isfinite(traces.region).all(axis=1)
     if missing.mean() > MAX_SKINLESS_FRACTION:
-        return rgb_crop, f"crop (skin found in only {1 - missing.mean():.0%} of frames)"
+        return traces.crop, f"crop ({region} region found in only {1 - missing.mean():.0%} of frames)"
     if not missing.any():
-        return rgb_skin, "skin"
-    t = np.arange(len(rgb_skin))
-    filled = rgb_skin.copy()
+        return traces.region, region
+    t = np.arange(len(traces.region))
+    filled = traces.region.copy()
     for c in range(3):
-        filled[missing, c] = np.interp(t[missing], t[~missing], rgb_skin[~missing, c])
-    return filled, f"skin ({int(missing.sum())} skinless frames interpolated)"
+        filled[missing, c] = np.interp(t[missing], t[~missing], traces.region[~missing, c])
+    return filled, f"{region} ({int(missing.sum())} skinless frames interpolated)"
+
+
+def trace_quality(
+    rgb: np.ndarray, trace_used: str, traces: frame_ops.FaceTraces, fps: float, settings: Settings
+) -> dict[str, Any]:
+    """Quality figures of the face trace used: the mean fraction of the crop's pixels averaged
+    (1 for the whole crop), the pulse SNR (dB) of its POS signal, and a flag when the SNR is
+    below ``min_snr_db``. A low SNR is recorded, not excluded: dropping the hard trials would
+    bias the POS/CHROM error down."""
+    config = face_trace_config(settings)
+    fraction = 1.0 if trace_used.startswith("crop") else float(np.mean(traces.fraction))
+    try:
+        window = float(settings.pseudo_label.get("window_s", 1.6))
+        snr = pulse_snr_db(pos(rgb, fps, window), fps)
+    except ValueError:  # shorter than a POS window, or a band the frame rate cannot hold
+        snr = float("nan")
+    low = bool(np.isfinite(snr) and snr < float(config["min_snr_db"])) or not np.isfinite(snr)
+    quality: dict[str, Any] = {"face_fraction": round(fraction, 4),
+                               "pulse_snr_db": round(snr, 2) if np.isfinite(snr) else float("nan"),
+                               "low_snr": low}
+    if traces.model is not None:
+        m = traces.model
+        quality["skin_model"] = json.dumps({"hue": round(m.mean[0], 2), "saturation": round(m.mean[1], 2),
+                                            "cov": np.round(m.cov, 3).tolist(), "radius": m.radius,
+                                            "value_range": list(m.value_range)})
+    return quality
 
 
 def _pass2_small(
@@ -388,6 +440,7 @@ def preprocess_trial(
         raise ValueError(f"crop_anchor must be one of {frame_ops.ANCHORS}")
     if settings.face_trace["region"] not in frame_ops.TRACE_REGIONS:
         raise ValueError(f"face_trace.region must be one of {frame_ops.TRACE_REGIONS}")
+    trace_config = face_trace_config(settings)
     start, stop = _segment(trial, settings)
     n = stop - start
     length = n - 1 if settings.diff_tail == "trim" else n
@@ -395,10 +448,9 @@ def preprocess_trial(
     out_file = Path(out_file)
     with atomic_path(out_file) as tmp:
         with h5py.File(tmp, "w") as h5:
-            rgb_crop, rgb_skin, skin_fraction, big_m, diff_m = _pass1_big(
-                trial, settings, h5, start, stop, block
-            )
-            rgb, trace_used = select_face_trace(rgb_crop, rgb_skin, settings.face_trace["region"])
+            traces, big_m, diff_m = _pass1_big(trial, settings, h5, start, stop, block)
+            rgb, trace_used = select_face_trace(traces, trace_config)
+            quality = trace_quality(rgb[:length], trace_used, traces, float(trial.fps), settings)
             _pass2_small(h5, settings, length, diff_m.std, block)
             if length < n:
                 h5["big"].resize(length, axis=0)
@@ -407,7 +459,9 @@ def preprocess_trial(
             h5["small"].attrs["diff_std"] = diff_m.std
             h5.create_dataset("rgb_mean", data=rgb[:length])
             h5["rgb_mean"].attrs["face_trace"] = trace_used
-            h5.create_dataset("skin_fraction", data=skin_fraction[:length])
+            for name, value in quality.items():
+                h5["rgb_mean"].attrs[name] = value
+            h5.create_dataset("skin_fraction", data=traces.fraction[:length])
             h5.create_dataset("frame_index", data=np.arange(start, start + length, dtype=np.int64))
             labels = _write_labels(h5, trial, settings, rgb, start, stop, length)
             _write_attrs(h5, trial, settings, start, stop, length, key, prov)
@@ -420,6 +474,8 @@ def preprocess_trial(
         "fps": float(trial.fps),
         "file": out_file.name,
         "labels": " ".join(labels),
+        "face_trace": trace_used,
+        **{k: quality[k] for k in QUALITY_COLUMNS if k != "face_trace"},
     }
 
 
@@ -570,7 +626,8 @@ def preprocess_trials(
                 print(f"preprocess {dataset}: excluded {err}", file=sys.stderr)
         if not rows:
             raise InputError(out, f"no trial could be preprocessed ({len(excluded)} excluded)")
-        pd.DataFrame(rows, columns=list(INDEX_COLUMNS)).to_csv(keydir / "index.csv", index=False)
+        pd.DataFrame(rows, columns=list(INDEX_COLUMNS) + list(QUALITY_COLUMNS)).to_csv(
+            keydir / "index.csv", index=False)
         write_json(
             keydir / "cache_info.json",
             {

@@ -364,3 +364,34 @@ def test_pseudo_label_band_clamped_to_limits() -> None:
     assert pseudo_label_band(2.9, 20.0) == pytest.approx((2.9 - 1 / 3, 3.0))
     with pytest.raises(ValueError):
         pseudo_label_band(1.2, 0.0)
+
+
+# --- pulse SNR (de Haan and Jeanne 2013) --------------------------------------------------------
+
+
+def test_pulse_snr_matches_the_power_ratio_of_a_sine_in_white_noise() -> None:
+    """A 1.5 Hz sine (power A^2/2) in white noise (one-sided density 2 sigma^2 / fs): the SNR is
+    (A^2/2 + noise in the two 0.2 Hz windows) / (noise in the other 2.9 Hz of 0.7-4 Hz)."""
+    from pipeline.signals.quality import pulse_snr_db
+
+    fs, seconds, amp = 30.0, 120.0, 1.0
+    t = np.arange(int(fs * seconds)) / fs
+    for sigma2 in (0.5, 2.6, 10.0):
+        rng = np.random.default_rng(int(sigma2 * 10))
+        x = amp * np.sin(2 * np.pi * 1.5 * t) + np.sqrt(sigma2) * rng.standard_normal(t.size)
+        density = sigma2 / (fs / 2)
+        expect = 10 * np.log10((amp**2 / 2 + 0.4 * density) / (2.9 * density))
+        assert pulse_snr_db(x, fs) == pytest.approx(expect, abs=0.8), sigma2
+        # told the true rate, the same figure; told a wrong one, the pulse counts as noise
+        assert pulse_snr_db(x, fs, pulse_hz=1.5) == pytest.approx(pulse_snr_db(x, fs), abs=0.05)
+        assert pulse_snr_db(x, fs, pulse_hz=3.1) < expect - 8
+
+
+def test_pulse_snr_degenerate_inputs() -> None:
+    from pipeline.signals.quality import pulse_snr_db
+
+    assert np.isnan(pulse_snr_db(np.zeros(300), 30.0))
+    with pytest.raises(ValueError, match="non-finite"):
+        pulse_snr_db(np.array([0.0, 1.0, np.nan, 2.0, 1.0]), 30.0)
+    with pytest.raises(ValueError, match="fs/2"):
+        pulse_snr_db(np.random.default_rng(0).standard_normal(100), 6.0)  # 4 Hz band edge > fs/2

@@ -36,7 +36,8 @@ def test_open_cache_index(cache_root: Path) -> None:
     assert index.root.parent == cache_root and index.key == index.root.name
     assert index.trial_ids == ["F001T1", "M002T6"]
     assert list(index.table.columns) == [
-        "trial_id", "subject", "task", "n_frames", "n_chunks", "fps", "file", "labels"]
+        "trial_id", "subject", "task", "n_frames", "n_chunks", "fps", "file", "labels",
+        "face_trace", "face_fraction", "pulse_snr_db", "low_snr"]
     row = index.row("F001T1")
     assert (row["subject"], row["task"], row["n_frames"], row["n_chunks"]) == ("F001", "T1", 31, 10)
     assert row["labels"] == "au resp resp_bpm resp_raw"

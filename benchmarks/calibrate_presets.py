@@ -1,0 +1,144 @@
+"""Calibration of the built-in data's difficulty presets against the published errors of the
+unsupervised baselines (BigSmall paper, Tables 2 and 3: trial-level heart-rate MAE of POS and
+CHROM on the real BP4D+, PURE and UBFC-rPPG).
+
+For each generator seed, the script writes a params.yaml with the chosen preset and enough
+trials per dataset to be a measurement, then runs the real stages (generate, ingest, splits,
+preprocess, unsupervised) in a scratch folder and prints, per dataset and method, the MAE of
+each seed, their mean and spread, the published value and the ratio. Only the unsupervised
+baselines are calibrated against: never a learned model.
+
+    .venv/bin/python benchmarks/calibrate_presets.py --preset realistic --seeds 0 1 2
+    .venv/bin/python benchmarks/calibrate_presets.py --preset easy --seeds 0 --trials 12
+
+Trials per dataset (``--trials``, default 24): BP4D+ subjects x 4 AU-coded tasks (subjects taken
+from the three published folds in turn, no injected defects), UBFC-rPPG subjects, PURE persons x
+6 setups with whole multiples of six persons (36 trials for the default). Subjects rotate over the
+six skin types, so use multiples of six subjects for figures comparable across seeds. Video sizes and durations are those of params.yaml, so the figures describe the default
+reproduction's data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import load_params  # noqa: E402
+from pipeline.reference import value  # noqa: E402
+
+DATASETS = ("bp4d", "ubfc", "pure")
+PUBLISHED_TABLE = {"bp4d": "paper_table2", "pure": "paper_table3_pure", "ubfc": "paper_table3_ubfc"}
+METHODS = ("POS", "CHROM")
+BP4D_TASKS = 4
+
+
+def _bp4d_subjects(n: int) -> list[str]:
+    folds = yaml.safe_load((ROOT / "pipeline/reference/bp4d_plus.yaml").read_text())["bp4d"]["folds"]
+    out: list[str] = []
+    k = 0
+    while len(out) < n:
+        for fold in folds:
+            if len(out) < n:
+                out.append(sorted(fold["test"])[k])
+        k += 1
+    return out
+
+
+def calibration_params(preset: str, seed: int, trials: int) -> dict:
+    """params.yaml with ``preset``, ``seed`` and about ``trials`` trials per dataset."""
+    params = copy.deepcopy(load_params(ROOT / "params.yaml"))
+    params["seed"] = seed
+    params["datasets"] = list(DATASETS)
+    s = params["synth"]
+    s["datasets"] = list(DATASETS)
+    s["difficulty"] = preset
+    s["bp4d"].update(subjects=_bp4d_subjects(max(1, round(trials / BP4D_TASKS))), defects={}, missing_trials=[])
+    s["ubfc"]["subjects"] = list(range(1, trials + 1))
+    # whole rotations of the six skin types, so that the seeds differ in draws, not in tones
+    s["pure"]["persons"] = list(range(1, 6 * max(1, round(trials / 36)) + 1))
+    s["pure"]["setups"] = [1, 2, 3, 4, 5, 6]
+    params["unsupervised"]["datasets"] = list(DATASETS)
+    return params
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    env = dict(os.environ, TQDM_DISABLE="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[2:5])} failed:\n{proc.stderr[-2000:]}")
+
+
+def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path) -> dict:
+    """Run the stages for one dataset and seed; return the unsupervised metrics per method."""
+    work = workdir / f"{preset}-seed{seed}-{dataset}"
+    work.mkdir(parents=True, exist_ok=True)
+    params = calibration_params(preset, seed, trials)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    py = [sys.executable, "-m", "pipeline"]
+    raw, interim, cache = work / "raw" / dataset, work / "interim" / dataset, work / "cache" / dataset
+    start = time.perf_counter()
+    steps = [
+        ["generate", "--dataset", dataset, "--params", "params.yaml", "--out", str(raw)],
+        ["ingest", "--dataset", dataset, "--params", "params.yaml", "--raw", str(raw),
+         "--out", str(interim / "manifest.csv")],
+        ["splits", "--dataset", dataset, "--params", "params.yaml", "--manifest", str(interim / "manifest.csv"),
+         "--out", str(interim / "splits.json")],
+        ["preprocess", "--dataset", dataset, "--params", "params.yaml", "--raw", str(raw),
+         "--manifest", str(interim / "manifest.csv"), "--out", str(cache)],
+        ["unsupervised", "--dataset", dataset, "--params", "params.yaml", "--cache", str(cache),
+         "--splits", str(interim / "splits.json"), "--manifest-summary", str(interim / "manifest.json"),
+         "--out", str(work / "unsupervised" / dataset)],
+    ]
+    for step in steps:
+        _run(py + step, work)
+    metrics = json.loads((work / "unsupervised" / dataset / "metrics.json").read_text())
+    return {
+        "seed": seed, "dataset": dataset, "seconds": round(time.perf_counter() - start, 1),
+        **{m: {"mae": metrics[m]["hr_mae"], "n": metrics[m]["n_trials"]} for m in METHODS},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="realistic")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--trials", type=int, default=24, help="trials per dataset (about)")
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    args = ap.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="calibrate-"))
+    jobs = [(args.preset, seed, ds, args.trials, workdir) for seed in args.seeds for ds in args.datasets]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(measure, *zip(*jobs)))
+    print(f"preset {args.preset}: trial-level HR MAE (bpm), seeds {args.seeds}, about {args.trials} trials each")
+    print("| dataset | method | trials | MAE per seed | mean | std | published | ratio |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for ds in args.datasets:
+        rows = [r for r in results if r["dataset"] == ds]
+        for m in METHODS:
+            maes = np.array([r[m]["mae"] for r in rows], float)
+            pub = value(PUBLISHED_TABLE[ds], m.lower(), "hr_mae")
+            ratio = f"{maes.mean() / pub:.2f}" if pub else "-"
+            print(f"| {ds} | {m} | {rows[0][m]['n']} | {', '.join(f'{x:.2f}' for x in maes)} | {maes.mean():.2f} "
+                  f"| {maes.std(ddof=1) if len(maes) > 1 else 0.0:.2f} | {pub if pub else '-'} | {ratio} |")
+    total = sum(r["seconds"] for r in results)
+    print(f"stage time: {total:.0f} s in all ({workdir})")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,6 +26,7 @@ def small_params(seed: int = 0) -> dict:
     params = copy.deepcopy(load_params(ROOT / "params.yaml"))
     params["seed"] = seed
     s = params["synth"]
+    s["difficulty"] = "easy"  # the realistic preset's head motion would carry a face out of these small frames
     s["bp4d"].update(frame_size=[48, 64], subjects=["F001", "F041", "F082"], au_task_frames=30,
                      au_coded_frames=20, other_task_frames=3)
     s["ubfc"].update(frame_size=[48, 36], subjects=[1], duration_s=2)

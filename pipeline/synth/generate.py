@@ -10,6 +10,7 @@ Everything is deterministic given ``seed``: each subject and trial draws from it
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -69,13 +70,20 @@ class Subject:
     name: str
     physio: physio.SubjectPhysiology
     app: face.Appearance
-    cct_k: float  # colour temperature of the session's light
+    cct_k: float  # colour temperature of the session's key light
     white_balance: float  # fraction of the colour cast the camera removed
+    fill_cct_k: float  # colour temperature of the fill light (the room's other source)
 
     @property
     def light_rgb(self) -> np.ndarray:
         # auto-exposure keeps both the skin and the blank background below saturation
         return skin.light_gain(self.cct_k, self.white_balance, np.maximum(self.app.skin_rgb, render.BACKGROUND_RGB))
+
+    @property
+    def fill_rgb(self) -> np.ndarray:
+        """The fill light's colour relative to the key light's (green = 1)."""
+        ratio = skin.source_rgb(self.fill_cct_k) / skin.source_rgb(self.cct_k)
+        return ratio / ratio[1]
 
 
 def make_subject(seed: int, dataset: str, name: str, face_width: float, fitzpatrick: int | None = None,
@@ -86,9 +94,10 @@ def make_subject(seed: int, dataset: str, name: str, face_width: float, fitzpatr
     phys = physio.draw_subject(rng)
     app = face.draw_appearance(rng, face_width, fitzpatrick)
     preset = preset or {}
-    cct, wb = skin.draw_light(rng, tuple(preset.get("light_cct_k", skin.CCT_RANGE_K)),
-                              tuple(preset.get("white_balance", (0.3, 1.0))))
-    return Subject(name, phys, app, cct, wb)
+    cct_range = tuple(preset.get("light_cct_k", skin.CCT_RANGE_K))
+    cct, wb = skin.draw_light(rng, cct_range, tuple(preset.get("white_balance", (0.3, 1.0))))
+    fill_cct = float(rng.uniform(*cct_range))
+    return Subject(name, phys, app, cct, wb, fill_cct)
 
 
 def make_subjects(seed: int, dataset: str, names: list[str], face_width: float, preset: dict) -> list[Subject]:
@@ -148,13 +157,13 @@ def simulate_trial(
     width, height = cfg["frame_size"]
     vol = physio.resample(phys.resp.volume, PHYSIO_HZ, times)
     nz = render.draw_nuisance(n_frames, fps, (height, width), subject.app, cfg["face_centre_y"], vol, preset, rng,
-                              translation_gain, rotation_gain, subject.light_rgb)
+                              translation_gain, rotation_gain, subject.light_rgb, subject.fill_rgb)
     return Trial(
         trial_id=trial_id, fps=fps, n_frames=n_frames, phys=phys, frame_times=times, aus=aus,
         au_occ=occ, au_int=inten, geom=geom, nuisance=nz,
         scene=render.make_scene((height, width), subject.app),
         pulse=physio.resample(phys.ppg, PHYSIO_HZ, times),
-        pulse_amplitude=float(preset["pulse_amplitude"]) * float(rng.uniform(0.8, 1.2)),
+        pulse_amplitude=float(preset["pulse_amplitude"]) * subject.physio.perfusion * float(rng.uniform(0.9, 1.1)),
         noise=(float(preset["read_noise"]), float(preset["shot_noise"])),
         subject=subject,
         rng=rng,
@@ -196,6 +205,8 @@ def truth_arrays(trial: Trial) -> dict[str, np.ndarray]:
         "skin_rgb": np.asarray(trial.subject.app.skin_rgb, np.float64),
         "light_rgb": np.asarray(trial.subject.light_rgb, np.float64),
         "cct_k": np.float64(trial.subject.cct_k),
+        "fill_cct_k": np.float64(trial.subject.fill_cct_k),
+        "lighting": np.asarray(nz.lighting, np.float64),  # fill share, key side (rad), key falloff
         "white_balance": np.float64(trial.subject.white_balance),
     }
 
@@ -226,6 +237,7 @@ def trial_summary(trial: Trial, subject: str, task: str) -> dict:
         "fitzpatrick": int(trial.subject.app.fitzpatrick),
         "illuminant": {
             "cct_k": round(trial.subject.cct_k, 1),
+            "fill_cct_k": round(trial.subject.fill_cct_k, 1),
             "white_balance": round(trial.subject.white_balance, 4),
             "rgb_gain": [round(float(g), 4) for g in trial.subject.light_rgb],
         },
@@ -258,7 +270,10 @@ def render_probe_trial(
     rng = _rng(seed, "probe", f"{fitzpatrick}:{cct_k}:{white_balance}")
     name = f"probe{seed}"
     subject = make_subject(seed, "probe", name, cfg["face_width"], fitzpatrick, resolve_preset(synth, "ubfc"))
-    subject.cct_k, subject.white_balance = float(cct_k), float(white_balance)
+    # one light colour (key and fill alike) and a typical perfusion: the sweep varies skin and
+    # light, not the mixture or the subject's pulse size
+    subject.cct_k, subject.white_balance, subject.fill_cct_k = float(cct_k), float(white_balance), float(cct_k)
+    subject.physio = dataclasses.replace(subject.physio, perfusion=1.0)
     n = int(round(duration_s * fps))
     trial = simulate_trial(subject, name, n, fps, cfg, resolve_preset(synth, "ubfc"), rng, ())
     video = np.stack(list(frames(trial)))

@@ -20,6 +20,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 
+PERFUSION_LOG_STD = 0.35
+
+
 @dataclass(frozen=True)
 class SubjectPhysiology:
     """Per-subject constants (drawn once per subject)."""
@@ -30,6 +33,7 @@ class SubjectPhysiology:
     diastolic_mmhg: float
     ptt_s: float  # pulse transit delay of the finger waves (BP, PPG) behind the facial pulse
     rsa_bpm: float  # peak respiratory sinus arrhythmia swing
+    perfusion: float = 1.0  # the subject's facial pulse size relative to the typical one
 
 
 def draw_subject(rng: np.random.Generator) -> SubjectPhysiology:
@@ -41,6 +45,9 @@ def draw_subject(rng: np.random.Generator) -> SubjectPhysiology:
         diastolic_mmhg=float(rng.uniform(62.0, 84.0)),
         ptt_s=float(rng.uniform(0.1, 0.3)),
         rsa_bpm=float(rng.uniform(1.5, 4.0)),
+        # skin perfusion varies several-fold between people (the camera pulse spans about 0.1-1%
+        # of the DC level): log-normal, median 1, about 0.5x to 2x at two standard deviations
+        perfusion=float(np.clip(np.exp(PERFUSION_LOG_STD * rng.standard_normal()), 0.3, 3.0)),
     )
 
 

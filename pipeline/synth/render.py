@@ -43,6 +43,8 @@ class Nuisance:
     illum_grad: np.ndarray  # left-right illumination gradient
     specular: np.ndarray  # specular strength
     light_rgb: np.ndarray  # (3,) colour of the light after white balance (pipeline.synth.skin)
+    fill_rgb: np.ndarray  # (3,) colour of the fill light relative to the key light (green = 1)
+    lighting: np.ndarray  # (3,) fill share, key-light side angle (radians), key falloff across the frame
 
 
 def smooth_noise(n: int, fps: float, tau_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -66,6 +68,7 @@ def draw_nuisance(
     translation_gain: float = 1.0,
     rotation_gain: float = 1.0,
     light_rgb: np.ndarray | None = None,
+    fill_rgb: np.ndarray | None = None,
 ) -> Nuisance:
     """Head motion, breathing displacement, illumination drift and steps for one trial.
 
@@ -92,7 +95,10 @@ def draw_nuisance(
     grad = preset["illumination_drift"] * 0.5 * smooth_noise(n, fps, 6.0, rng)
     spec = preset["specular"] * (1.0 + 0.5 * smooth_noise(n, fps, tau, rng)) * np.clip(1 + roll * 3, 0.2, 2)
     light = np.ones(3) if light_rgb is None else np.asarray(light_rgb, float)
-    arrays = (cx, cy, scale, roll, yaw, lift, illum, grad, np.clip(spec, 0.0, None), light)
+    fill = np.ones(3) if fill_rgb is None else np.asarray(fill_rgb, float)
+    side = np.deg2rad(preset.get("light_side_deg", 0.0)) * float(rng.uniform(-1.0, 1.0))
+    lighting = np.array([preset.get("mixed_light", 0.0), side, preset.get("light_falloff", 0.0)])
+    arrays = (cx, cy, scale, roll, yaw, lift, illum, grad, np.clip(spec, 0.0, None), light, fill, lighting)
     # float32 scalars keep the float32 pixel arithmetic from being promoted to float64
     return Nuisance(*(np.asarray(a, dtype=np.float32) for a in arrays))
 
@@ -259,6 +265,8 @@ def render_frame(
             -((ui / 0.2) ** 2 + ((v - f.mouth_v - f.lip_low - 0.09) / 0.03) ** 2)
         ))
     skin_col = skin_rgb * (shade * tex * (1.0 - np.clip(dark, -0.3, 0.8)))[..., None]
+    tint = _key_fill_tint(nz, t, u, r, xx / W)
+    skin_col = skin_col * tint
 
     # pulse: each channel changes relative to its own DC level along the blood-volume signature;
     # more blood absorbs more light (negative sign)
@@ -298,7 +306,7 @@ def render_frame(
     lip_bot = line + half_gap + f.lip_low * mprof
     inside = _edge(np.abs(ui) - hw, px)
     lips = _edge(lip_top - v, px) * _edge(v - lip_bot, px) * inside
-    lip_col = lip_rgb * (shade * tex)[..., None] * (1.0 + rel)
+    lip_col = lip_rgb * (shade * tex)[..., None] * tint * (1.0 + rel)
     img = img * (1 - lips[..., None]) + lip_col * lips[..., None]
     if f.gap > 0.01:
         cavity = _edge(np.abs(v - line) - half_gap, px) * inside
@@ -324,6 +332,35 @@ def render_frame(
     tri = rng.random((2, *full.shape), dtype=np.float32)
     full += sigma * ((tri[0] + tri[1] - 1.0) * np.float32(np.sqrt(6.0)))
     return np.clip(np.rint(full), 0, 255).astype(np.uint8)
+
+
+KEY_SOFTNESS = 0.6  # a large (soft) key light: the irradiance of a point facing away keeps 60%
+
+
+def _key_fill_tint(nz: Nuisance, t: int, u: np.ndarray, r: np.ndarray, x_frac: np.ndarray) -> np.ndarray:
+    """Per-pixel colour of the light on the skin (H, W, 3), 1 for a frontal face lit by the key
+    light alone.
+
+    The key light, a soft source (``KEY_SOFTNESS``), comes from the side (angle ``lighting[1]``) and falls off across the frame
+    (``lighting[2]``, relative change over the frame width: a window or a lamp beside the camera);
+    a fill light of another colour (``fill_rgb``, share ``lighting[0]``) lights every point alike.
+    The key irradiance of a point follows Lambert's law on a spherical face turned by the head's
+    yaw, so turning or moving the head changes the mixture of the two colours on the skin: a
+    chromaticity change at the motion's frequencies that POS and CHROM can only partly cancel.
+    """
+    share, side, falloff = (float(v) for v in nz.lighting)
+    if share == 0.0 and side == 0.0 and falloff == 0.0:
+        return np.float32(1.0)
+    sin_yaw = float(np.clip(nz.yaw[t], -0.9, 0.9))
+    cos_yaw = np.sqrt(1.0 - sin_yaw**2)
+    nx = np.clip(u, -1.0, 1.0)
+    nzz = np.sqrt(np.clip(1.0 - r**2, 0.0, 1.0))
+    nx_t = nx * cos_yaw + nzz * sin_yaw
+    nz_t = -nx * sin_yaw + nzz * cos_yaw
+    lambert = np.clip(nx_t * np.sin(side) + nz_t * np.cos(side), 0.0, None)
+    key = (KEY_SOFTNESS + (1.0 - KEY_SOFTNESS) * lambert) * (1.0 + falloff * (x_frac - 0.5))
+    tint = ((1.0 - share) * key[..., None] + share * nz.fill_rgb) / ((1.0 - share) + share * nz.fill_rgb[1])
+    return tint.astype(np.float32)
 
 
 def geometry_at(g: Geometry, t: int) -> Geometry:

@@ -279,3 +279,37 @@ def test_camera_signal_and_recorded_ppg_are_inverted_and_delayed():
     lag_s = lags[int(np.argmax(corr))] / fps
     assert abs(lag_s - truth["ptt_s"]) <= 1.5 / fps, (lag_s, truth["ptt_s"])
     assert max(corr) > 0.5
+
+
+def test_perfusion_varies_between_subjects_around_the_typical_pulse():
+    """Facial pulse size differs several-fold between people: median 1, about 0.5x-2x."""
+    rng = np.random.default_rng(11)
+    perf = np.array([physio.draw_subject(rng).perfusion for _ in range(4000)])
+    assert 0.95 < np.median(perf) < 1.05
+    lo, hi = np.quantile(perf, [0.025, 0.975])
+    assert 0.4 < lo < 0.6 and 1.7 < hi < 2.3, (lo, hi)
+
+
+def test_key_and_fill_light_mix_changes_colour_with_head_turn():
+    """A fill light of another colour: turning the head changes the skin's chromaticity; with one
+    light colour the same turn changes brightness only (which POS and CHROM cancel)."""
+    rng = np.random.default_rng(2)
+    app = face.draw_appearance(rng, 0.19, 3)
+    base = dict(EASY, head_translation_px=0.0, head_rotation_deg=0.0, head_yaw=0.0, illumination_drift=0.0,
+                specular=0.0, light_side_deg=40.0, light_falloff=0.0)
+    scene = render.make_scene((200, 150), app)
+    g = face.geometry(app, {}, np.zeros(1))
+
+    def chroma(mixed: float, yaw: float) -> np.ndarray:
+        nz = render.draw_nuisance(1, FPS, (200, 150), app, 0.5, np.zeros(1), dict(base, mixed_light=mixed),
+                                  np.random.default_rng(3), fill_rgb=np.array([1.3, 1.0, 0.6]))
+        nz.lighting[1] = np.deg2rad(40.0)  # key light on the right
+        nz.yaw[:] = yaw
+        mask = skin_mask(render.landmarks_pixels(g, nz), (200, 150))
+        img = render.render_frame(scene, g, 0, nz, 0.0, 0.0, (0.0, 0.0), np.random.default_rng(0)).astype(float)
+        mean = img[mask].mean(0)
+        return mean / mean.sum()
+
+    turn_mixed = np.abs(chroma(0.5, 0.3) - chroma(0.5, -0.3)).max()
+    turn_single = np.abs(chroma(0.0, 0.3) - chroma(0.0, -0.3)).max()
+    assert turn_mixed > 0.002 > 5 * turn_single, (turn_mixed, turn_single)

@@ -25,7 +25,8 @@ epidermis, so less of the remitted light has crossed the perfused dermis and the
 dC/C falls; the generator's model (pipeline/synth/skin.py, ``relative_pulse_factor``) keeps for
 type VI about 60% of type I's relative green pulse, and the darker image adds relative camera
 noise. The pulse SNR therefore falls by roughly 20*log10(0.6) = -4.4 dB from type I to VI before
-the noise term; on the clean preset POS and CHROM still find the rate for every type.
+the noise term. On the clean preset POS and CHROM find the rate for types I-V; type VI, on
+these small frames, has a POS SNR near or below 0 dB and a single trial may miss.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ baselines are calibrated against: never a learned model.
     .venv/bin/python benchmarks/calibrate_presets.py --preset realistic --seeds 0 1 2
     .venv/bin/python benchmarks/calibrate_presets.py --preset easy --seeds 0 --trials 12
 
+The scratch folder keeps each run's manifests, splits, predictions and metrics; the generated
+videos and chunk caches (gigabytes per run) are deleted unless ``--keep`` is given.
+
 Trials per dataset (``--trials``, default 24): BP4D+ subjects x 4 AU-coded tasks (subjects taken
 from the three published folds in turn, no injected defects), UBFC-rPPG subjects, PURE persons x
 6 setups with whole multiples of six persons (36 trials for the default). Subjects rotate over the
@@ -24,6 +27,7 @@ import argparse
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,7 +87,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise RuntimeError(f"{' '.join(cmd[2:5])} failed:\n{proc.stderr[-2000:]}")
 
 
-def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path) -> dict:
+def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path, keep: bool = False) -> dict:
     """Run the stages for one dataset and seed; return the unsupervised metrics per method."""
     work = workdir / f"{preset}-seed{seed}-{dataset}"
     work.mkdir(parents=True, exist_ok=True)
@@ -106,8 +111,16 @@ def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path) ->
     for step in steps:
         _run(py + step, work)
     metrics = json.loads((work / "unsupervised" / dataset / "metrics.json").read_text())
+    rows = pd.read_csv(work / "unsupervised" / dataset / "predictions.csv")
+    rows = rows[rows["status"] == "ok"]
+    trials = json.loads((raw / "_truth" / "summary.json").read_text())["trials"]
+    skin_type = {t["trial_id"]: t["fitzpatrick"] for t in trials}
+    errors = [(m, int(skin_type[t]), float(e)) for m, t, e in zip(rows["method"], rows["trial_id"], rows["abs_err"])]
+    if not keep:  # videos and chunk caches take gigabytes per run: keep only manifests and results
+        for folder in (raw, cache):
+            shutil.rmtree(folder, ignore_errors=True)
     return {
-        "seed": seed, "dataset": dataset, "seconds": round(time.perf_counter() - start, 1),
+        "seed": seed, "dataset": dataset, "seconds": round(time.perf_counter() - start, 1), "errors": errors,
         **{m: {"mae": metrics[m]["hr_mae"], "n": metrics[m]["n_trials"]} for m in METHODS},
     }
 
@@ -120,9 +133,10 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated videos and caches (gigabytes per run)")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="calibrate-"))
-    jobs = [(args.preset, seed, ds, args.trials, workdir) for seed in args.seeds for ds in args.datasets]
+    jobs = [(args.preset, seed, ds, args.trials, workdir, args.keep) for seed in args.seeds for ds in args.datasets]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(measure, *zip(*jobs)))
     print(f"preset {args.preset}: trial-level HR MAE (bpm), seeds {args.seeds}, about {args.trials} trials each")
@@ -136,6 +150,10 @@ def main() -> None:
             ratio = f"{maes.mean() / pub:.2f}" if pub else "-"
             print(f"| {ds} | {m} | {rows[0][m]['n']} | {', '.join(f'{x:.2f}' for x in maes)} | {maes.mean():.2f} "
                   f"| {maes.std(ddof=1) if len(maes) > 1 else 0.0:.2f} | {pub if pub else '-'} | {ratio} |")
+    errors = pd.DataFrame([e for r in results for e in r["errors"]], columns=["method", "fitzpatrick", "abs_err"])
+    by_type = errors.pivot_table(index="method", columns="fitzpatrick", values="abs_err", aggfunc="mean")
+    print(f"\nMAE (bpm) per Fitzpatrick type over all {len(errors) // len(METHODS)} trials of these datasets and seeds")
+    print(by_type.round(2).to_string())
     total = sum(r["seconds"] for r in results)
     print(f"stage time: {total:.0f} s in all ({workdir})")
 

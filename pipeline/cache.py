@@ -68,6 +68,9 @@ from pipeline.errors import InputError
 
 FORMAT_VERSION = "2"
 INDEX_COLUMNS = ("trial_id", "subject", "task", "n_frames", "n_chunks", "fps", "file", "labels")
+# face-trace quality per trial, after INDEX_COLUMNS in index.csv: the region used, the mean
+# fraction of the crop it covers, the POS pulse SNR (dB) on the trace and its low-SNR flag
+QUALITY_COLUMNS = ("face_trace", "face_fraction", "pulse_snr_db", "low_snr")
 # target size of one HDF5 chunk; always a whole number of N-frame chunks
 _TARGET_CHUNK_BYTES = 1 << 16
 

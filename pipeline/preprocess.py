@@ -73,7 +73,7 @@ from tqdm import tqdm
 
 from pipeline import frames as frame_ops
 from pipeline.atomic import atomic_path, write_json
-from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS, chunk_rows
+from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS, QUALITY_COLUMNS, chunk_rows
 from pipeline.config import load_params, params_hash
 from pipeline.datasets.base import TrialData
 from pipeline.errors import InputError
@@ -87,7 +87,6 @@ WAVE_SIGNALS = ("pulse", "resp")
 RATE_SIGNALS = ("hr_bpm", "resp_bpm")
 MANIFEST_COLUMNS = ("trial_id", "subject", "task", "status")
 # face-trace quality per trial, appended to the cache's index.csv after its INDEX_COLUMNS
-QUALITY_COLUMNS = ("face_trace", "face_fraction", "pulse_snr_db", "low_snr")
 # frames per block in both passes: bounds memory whatever the video length
 DEFAULT_BLOCK_FRAMES = 64
 # a skin trace with more missing frames than this is not trusted: the whole-crop mean is used

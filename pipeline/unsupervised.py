@@ -35,7 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
-from pipeline.cache import open_cache
+from pipeline.cache import QUALITY_COLUMNS, open_cache
 from pipeline.config import load_params
 from pipeline.errors import InputError
 from pipeline.provenance import provenance
@@ -46,7 +46,7 @@ from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs, windowed_rate_bp
 
 PREDICTION_COLUMNS = [
     "dataset", "trial_id", "subject", "task", "fold", "method", "window_start_s", "window_end_s",
-    "hr_pred", "hr_true", "abs_err", "status", "reason",
+    "hr_pred", "hr_true", "abs_err", "status", "reason", *QUALITY_COLUMNS,
 ]
 METRIC_KEYS = ("hr_mae", "hr_rmse", "hr_mape", "hr_pearson")
 
@@ -224,7 +224,9 @@ def run_unsupervised(
                 raise InputError(trial.path, "no labels/pulse_raw: this dataset has no pulse ground truth")
             rows = evaluate_trial(trial.rgb_mean, labels["pulse_raw"], trial.fps, methods, signals, hr_mode)
         base = {"dataset": dataset, "trial_id": str(row.trial_id), "subject": subject,
-                "task": str(row.task), "fold": fold_of[subject]}
+                "task": str(row.task), "fold": fold_of[subject],
+                # the face trace's quality as preprocessing recorded it (absent in older caches)
+                **{col: getattr(row, col, None) for col in QUALITY_COLUMNS}}
         records.extend({**base, **r} for r in rows)
     predictions = pd.DataFrame.from_records(records, columns=PREDICTION_COLUMNS)
     predictions["reason"] = predictions["reason"].fillna("")

@@ -156,3 +156,21 @@ def test_overlapping_test_folds_rejected(tmp_path):
     bad = {"folds": [{"name": "a", "test": ["s1"]}, {"name": "b", "test": ["s1"]}]}
     with pytest.raises(InputError, match="s1"):
         uns.fold_of_subjects(bad, tmp_path / "splits.json")
+
+
+def test_predictions_carry_the_face_trace_quality(tiny):
+    """Each prediction row repeats its trial's face-trace quality from the cache index, so a
+    large error can be read beside the region used and the pulse SNR."""
+    index_path = next((tiny["cache"]).rglob("index.csv"))
+    index = pd.read_csv(index_path)
+    index["face_trace"] = ["adaptive", "adaptive", "crop (no skin model)", "adaptive", "adaptive"]
+    index["face_fraction"] = [0.15, 0.2, 1.0, 0.18, 0.17]
+    index["pulse_snr_db"] = [4.0, 3.5, -7.5, 1.0, 2.0]
+    index["low_snr"] = [False, False, True, False, False]
+    index.to_csv(index_path, index=False)
+    pred, _ = uns.run_unsupervised("ubfc", tiny["cache"], tiny["splits"], SIGNALS, SECTION, progress=False)
+    s03 = pred[pred["trial_id"] == "s03_T1"]
+    assert set(s03["face_trace"]) == {"crop (no skin model)"} and set(s03["pulse_snr_db"]) == {-7.5}
+    assert bool(s03["low_snr"].iloc[0]) is True
+    s01 = pred[pred["trial_id"] == "s01_T1"]
+    assert set(s01["face_fraction"]) == {0.15} and not s01["low_snr"].iloc[0]

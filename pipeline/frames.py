@@ -30,17 +30,17 @@ Face regions (``preprocess.face_trace.region``):
 
 Measured on the generator's probe trials (benchmarks/bench_face_region.py: Fitzpatrick I-VI x
 2700 K/wb 0.3, 3200 K/wb 0.6, 4500 K/wb 0.8, 6500 K/wb 1.0 x 2 seeds, 10 s, preset easy), the
-adaptive region has the lowest POS and CHROM error of the three for every skin type and every
-light (mean over the others): overall POS MAE 0.7 bpm against 6.7 (crop) and 8.5 (fixed box),
-CHROM 0.2 against 5.1 and 8.1, averaging 14% of the crop's pixels.
+adaptive region has the lowest POS and CHROM error of the three overall: POS MAE 1.25 bpm
+against 10.5 (crop) and 6.3 (fixed box), CHROM 1.6 against 6.5 and 6.7, averaging 18% of the
+crop's pixels.
 
 Expected effect of skin tone: melanin absorbs in the epidermis, so a smaller share of the
 remitted light has crossed the perfused dermis and the relative pulse dC/C falls with the
 skin type (the generator's model, pipeline/synth/skin.py, keeps for type VI 83%, 62% and 23% of
 type I's relative pulse in R, G and B); the darker face also has a lower DC level, so the same
 camera noise is larger relative to it. Both lower the pulse SNR of POS on the adaptive trace
-(benchmark, preset easy: 5.7 dB for type I, 1.5 dB for V, -4.0 dB for VI), so the darkest type
-is the first to lose the rate when the recording is noisy (type VI: POS MAE 2.6 bpm on easy,
+(benchmark, preset easy: 4.9 dB for type I, 0.1 dB for V, -5.9 dB for VI), so the darkest type
+is the first to lose the rate when the recording is noisy (type VI: POS MAE 6.6 bpm on easy,
 types I-V 0.9 or less). That dependence is physics, not a region defect.
 """
 

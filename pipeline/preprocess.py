@@ -86,7 +86,6 @@ from pipeline.signals.quality import pulse_snr_db
 WAVE_SIGNALS = ("pulse", "resp")
 RATE_SIGNALS = ("hr_bpm", "resp_bpm")
 MANIFEST_COLUMNS = ("trial_id", "subject", "task", "status")
-# face-trace quality per trial, appended to the cache's index.csv after its INDEX_COLUMNS
 # frames per block in both passes: bounds memory whatever the video length
 DEFAULT_BLOCK_FRAMES = 64
 # a skin trace with more missing frames than this is not trusted: the whole-crop mean is used
@@ -94,7 +93,7 @@ MAX_SKINLESS_FRACTION = 0.5
 DEFAULT_FACE_TRACE = {
     "region": "adaptive", "seed_fraction": 0.3, "radius": 3.0, "fit_frames": 10, "min_value": 20,
     "min_value_rel": 0.4, "skin_cr": [133, 173], "skin_cb": [77, 127], "min_skin_fraction": 0.02,
-    "min_region_fraction": 0.05, "min_snr_db": -3.0,
+    "min_region_fraction": 0.05, "min_snr_db": -6.0,
 }
 
 
@@ -384,7 +383,7 @@ def trace_quality(
         snr = pulse_snr_db(pos(rgb, fps, window), fps)
     except ValueError:  # shorter than a POS window, or a band the frame rate cannot hold
         snr = float("nan")
-    low = bool(np.isfinite(snr) and snr < float(config["min_snr_db"])) or not np.isfinite(snr)
+    low = not snr >= float(config["min_snr_db"])  # NaN (no pulse band to measure) is low too
     quality: dict[str, Any] = {"face_fraction": round(fraction, 4),
                                "pulse_snr_db": round(snr, 2) if np.isfinite(snr) else float("nan"),
                                "low_snr": low}

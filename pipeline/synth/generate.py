@@ -267,15 +267,16 @@ def render_probe_trial(
         params = load_params("params.yaml")
     synth = dict(params["synth"], difficulty=preset)
     cfg = dict(params["synth"]["ubfc"], frame_size=list(frame_size))
+    conditions = resolve_preset(synth, "ubfc")
     rng = _rng(seed, "probe", f"{fitzpatrick}:{cct_k}:{white_balance}")
     name = f"probe{seed}"
-    subject = make_subject(seed, "probe", name, cfg["face_width"], fitzpatrick, resolve_preset(synth, "ubfc"))
+    drawn = make_subject(seed, "probe", name, cfg["face_width"], fitzpatrick, conditions)
     # one light colour (key and fill alike) and a typical perfusion: the sweep varies skin and
     # light, not the mixture or the subject's pulse size
-    subject.cct_k, subject.white_balance, subject.fill_cct_k = float(cct_k), float(white_balance), float(cct_k)
-    subject.physio = dataclasses.replace(subject.physio, perfusion=1.0)
+    subject = dataclasses.replace(drawn, physio=dataclasses.replace(drawn.physio, perfusion=1.0),
+                                  cct_k=float(cct_k), white_balance=float(white_balance), fill_cct_k=float(cct_k))
     n = int(round(duration_s * fps))
-    trial = simulate_trial(subject, name, n, fps, cfg, resolve_preset(synth, "ubfc"), rng, ())
+    trial = simulate_trial(subject, name, n, fps, cfg, conditions, rng, ())
     video = np.stack(list(frames(trial)))
     truth = truth_arrays(trial)
     return video, {

@@ -8,7 +8,7 @@ rule generate:
     wildcard_constraints:
         dataset=one_of(SYNTH_DATASETS),
     input:
-        code=code("pipeline/synth", "pipeline/datasets", *CORE),
+        code=code("pipeline/synth", "pipeline/datasets", *CORE, RAW_DATA),
     output:
         directory("data/raw/{dataset}"),
     params:
@@ -28,7 +28,7 @@ rule ingest:
     """Read every trial of {dataset}, check it and record ok/excluded with a reason."""
     input:
         raw="data/raw/{dataset}",
-        code=code("pipeline/ingest.py", "pipeline/datasets", "pipeline/reference/bp4d_plus.yaml", *CORE),
+        code=code("pipeline/ingest.py", "pipeline/datasets", "pipeline/reference/bp4d_plus.yaml", *CORE, RAW_DATA),
     output:
         manifest="data/interim/{dataset}/manifest.csv",
         summary="data/interim/{dataset}/manifest.json",
@@ -47,7 +47,7 @@ rule splits:
     """Subject-disjoint folds of {dataset} (published folds where the paper gives them)."""
     input:
         manifest="data/interim/{dataset}/manifest.csv",
-        code=code("pipeline/splits.py", "pipeline/ingest.py", "pipeline/reference/bp4d_plus.yaml", *CORE),
+        code=code("pipeline/splits.py", "pipeline/ingest.py", "pipeline/reference/bp4d_plus.yaml", *CORE, RAW_DATA),
     output:
         "data/interim/{dataset}/splits.json",
     params:

@@ -22,6 +22,7 @@ rule report:
             "pipeline/cache.py",
             "pipeline/signals",
             *CORE,
+            RAW_DATA,
         ),
     output:
         html=report("reports/index.html", category="Report", caption="../report/index.rst"),

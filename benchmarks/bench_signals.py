@@ -17,7 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
-from pipeline.signals import chrom, detrend, pos  # noqa: E402
+from pipeline.signals.chrom import chrom  # noqa: E402
+from pipeline.signals.detrend import detrend  # noqa: E402
+from pipeline.signals.pos import pos  # noqa: E402
 
 FPS = 30.0
 LENGTHS = (1800, 3600)

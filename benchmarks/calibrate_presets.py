@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import load_params  # noqa: E402
-from pipeline.reference import value  # noqa: E402
+from pipeline.reference.papers import value  # noqa: E402
 
 DATASETS = ("bp4d", "ubfc", "pure")
 PUBLISHED_TABLE = {"bp4d": "paper_table2", "pure": "paper_table3_pure", "ubfc": "paper_table3_ubfc"}

@@ -31,14 +31,12 @@ import hashlib
 import zipfile
 import zlib
 from collections import Counter
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
-import yaml
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
@@ -46,31 +44,16 @@ from pipeline.config import load_params
 from pipeline.datasets import check_dataset, get_layout
 from pipeline.datasets.base import Stray, TrialData, TrialRef
 from pipeline.errors import InputError
+from pipeline.manifest import INT_COLUMNS, MANIFEST_COLUMNS, NUMERIC_COLUMNS
 from pipeline.provenance import provenance
+from pipeline.reference.datasets import published_exclusions
 from pipeline.raw_data import data_origin, require_user_data
 
-MANIFEST_COLUMNS = ["dataset", "trial_id", "subject", "task", "n_frames", "fps", "duration_s",
-                    "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "au_uncoded_frames",
-                    "status", "reason"]
-INT_COLUMNS = ["n_frames", "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "au_uncoded_frames"]
-NUMERIC_COLUMNS = ["n_frames", "fps", "duration_s", *INT_COLUMNS[1:]]
 PUBLISHED_REASON = "published exclusion list (supp. D)"
 DUPLICATE_KIND = "duplicate recording"
 # frames decoded for the content fingerprint: enough to tell recordings apart (sensor noise
 # differs in every frame), few enough to cost a fraction of the full decode check
 FINGERPRINT_FRAMES = 8
-
-
-def load_reference() -> dict:
-    """The published splits and exclusions (pipeline/reference/bp4d_plus.yaml)."""
-    text = resources.files("pipeline.reference").joinpath("bp4d_plus.yaml").read_text()
-    return yaml.safe_load(text)
-
-
-def published_exclusions() -> dict[str, str]:
-    """BP4D+ trial id -> reason, from the supplement's list."""
-    ref = load_reference()["bp4d"]["exclusions"]
-    return {t: ref["reason"] for t in ref["trials"]}
 
 
 class Excluded(Exception):
@@ -238,21 +221,6 @@ def listing_hash(raw: Path) -> str:
     for f in sorted(p for p in Path(raw).rglob("*") if p.is_file()):
         digest.update(f"{f.relative_to(raw)}\t{f.stat().st_size}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a manifest written by this stage (empty strings stay strings)."""
-    path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype={"trial_id": str, "subject": str, "task": str,
-                                         "status": str, "reason": str}, keep_default_na=False,
-                            na_values={c: [""] for c in NUMERIC_COLUMNS})
-    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        raise InputError(path, "manifest unreadable") from None
-    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(path, f"manifest lacks columns {missing}")
-    return table
 
 
 def write_manifest(table: pd.DataFrame, kinds: Counter, out: Path, dataset: str, raw: Path,

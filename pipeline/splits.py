@@ -21,8 +21,9 @@ import pandas as pd
 from pipeline.atomic import write_json
 from pipeline.config import load_params
 from pipeline.errors import InputError
-from pipeline.ingest import load_reference, read_manifest
+from pipeline.manifest import read_manifest
 from pipeline.provenance import provenance
+from pipeline.reference.datasets import code_release_placement, published_folds
 
 PUBLISHED = {"bp4d", "disfa"}
 UNLISTED_REASON = "not in the published splits (supp. D)"
@@ -32,16 +33,6 @@ NO_OK_REASON = "no trial passed ingest"
 def natural_key(subject: str) -> tuple:
     """Sort key that orders embedded numbers numerically (subject2 < subject10)."""
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", subject))
-
-
-def published_folds(dataset: str) -> list[dict]:
-    """Published folds ``[{"name", "test"}]`` of BP4D+ or DISFA, as transcribed."""
-    return load_reference()[dataset]["folds"]
-
-
-def code_release_placement() -> dict[str, str]:
-    """BP4D+ subjects absent from the published lists -> fold name in the authors' code."""
-    return dict(load_reference()["bp4d"]["code_release_placement"])
 
 
 def _folds_from_tests(tests: dict[str, list[str]]) -> list[dict]:

@@ -38,10 +38,10 @@ from pipeline.atomic import atomic_path, write_json
 from pipeline.cache import QUALITY_COLUMNS, open_cache
 from pipeline.config import load_params
 from pipeline.errors import InputError
+from pipeline.folds import fold_of_subjects
 from pipeline.provenance import provenance
-from pipeline.signals import metrics as sm
-from pipeline.signals.chrom import chrom
-from pipeline.signals.pos import pos
+from pipeline.metrics import rates as rate_errors
+from pipeline.signals.methods import pulse_signal
 from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs, windowed_rate_bpm
 
 PREDICTION_COLUMNS = [
@@ -49,16 +49,6 @@ PREDICTION_COLUMNS = [
     "hr_pred", "hr_true", "abs_err", "status", "reason", *QUALITY_COLUMNS,
 ]
 METRIC_KEYS = ("hr_mae", "hr_rmse", "hr_mape", "hr_pearson")
-
-
-def pulse_signal(method: str, rgb: np.ndarray, fps: float, signals: dict) -> np.ndarray:
-    """The pulse waveform of ``method`` (POS or CHROM) from a (T, 3) face-mean RGB trace."""
-    if method == "POS":
-        return pos(rgb, fps, window_s=float(signals["pos"]["window_s"]))
-    if method == "CHROM":
-        c = signals["chrom"]
-        return chrom(rgb, fps, window_s=float(c["window_s"]), band_hz=tuple(c["band_hz"]), order=int(c["order"]))
-    raise ValueError(f"unknown unsupervised method {method!r}")
 
 
 def _rates(
@@ -76,21 +66,6 @@ def _rates(
     if bpm.size == 1 and wave.size <= int(round(window_s * fps)):
         return [(0.0, duration, float(bpm[0]))]
     return [(float(c - window_s / 2), float(c + window_s / 2), float(b)) for c, b in zip(centres, bpm)]
-
-
-def fold_of_subjects(splits: dict, path: str | Path) -> dict[str, str]:
-    """subject -> name of the fold whose test set holds it (folds must be subject-disjoint)."""
-    folds = splits.get("folds")
-    if not isinstance(folds, list) or not folds:
-        raise InputError(path, "no 'folds' list")
-    owner: dict[str, str] = {}
-    for i, fold in enumerate(folds):
-        name = str(fold.get("name", f"fold{i + 1}"))
-        for subject in fold.get("test", []):
-            if subject in owner:
-                raise InputError(path, f"subject {subject} in the test sets of {owner[subject]} and {name}")
-            owner[str(subject)] = name
-    return owner
 
 
 def evaluate_trial(
@@ -146,8 +121,8 @@ def summarise(predictions: pd.DataFrame, methods: Sequence[str]) -> dict[str, An
         if not ok.empty:
             pred, gt = ok["hr_pred"].to_numpy(float), ok["hr_true"].to_numpy(float)
             res.update({
-                "hr_mae": sm.mae(pred, gt), "hr_rmse": sm.rmse(pred, gt),
-                "hr_mape": sm.mape(pred, gt), "hr_pearson": sm.pearson(pred, gt),
+                "hr_mae": rate_errors.mae(pred, gt), "hr_rmse": rate_errors.rmse(pred, gt),
+                "hr_mape": rate_errors.mape(pred, gt), "hr_pearson": rate_errors.pearson(pred, gt),
             })
         res = {k: _finite_or_none(v) for k, v in res.items()}
         res["n_trials"] = int(ok["trial_id"].nunique())

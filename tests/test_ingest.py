@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from pipeline import ingest as ing
+from pipeline.manifest import MANIFEST_COLUMNS, read_manifest
 from pipeline.__main__ import main as cli
 from pipeline.datasets import bp4d, disfa, pure, ubfc
 from pipeline.errors import InputError
@@ -313,8 +314,8 @@ def test_cli_writes_manifest_and_sidecar(tmp_path: Path, capsys: pytest.CaptureF
     out = tmp_path / "interim" / "bp4d" / "manifest.csv"
     argv = ["ingest", "--dataset", "bp4d", "--params", str(tmp_path / "params.yaml")]
     assert cli(argv + ["--raw", str(raw), "--out", str(out)]) == 0
-    table = ing.read_manifest(out)
-    assert list(table.columns) == ing.MANIFEST_COLUMNS
+    table = read_manifest(out)
+    assert list(table.columns) == MANIFEST_COLUMNS
     row = table.set_index("trial_id").loc["F002T1"]
     assert (row.n_frames, row.fps, row.duration_s, row.pulse_len, row.resp_len) == (25, 25.0, 1.0, 1000, 1000)
     assert (row.au_start, row.au_stop, row.au_len, row.status, row.reason) == (0, 12, 12, "ok", "")
@@ -459,17 +460,17 @@ def test_duplicate_recordings_are_excluded_and_reported(tmp_path: Path) -> None:
     assert meta["duplicate_recordings"] == [{"kept": "subject1", "excluded": ["subject7", "subject12"]},
                                             {"kept": "subject2", "excluded": ["subject5"]}]
     assert meta["counts"]["by_reason"] == {"duplicate recording": 3}
-    back = ing.read_manifest(out)
-    assert back["au_uncoded_frames"].isna().all() and list(back.columns) == ing.MANIFEST_COLUMNS
+    back = read_manifest(out)
+    assert back["au_uncoded_frames"].isna().all() and list(back.columns) == MANIFEST_COLUMNS
 
 
 def test_stray_rows_place_no_subject_in_the_splits() -> None:
     """A stray row has no subject: the splits neither place nor list an empty subject."""
     from pipeline.splits import make_splits
 
-    rows = [{**dict.fromkeys(ing.MANIFEST_COLUMNS), "dataset": "ubfc", "trial_id": f"subject{i}",
+    rows = [{**dict.fromkeys(MANIFEST_COLUMNS), "dataset": "ubfc", "trial_id": f"subject{i}",
              "subject": f"subject{i}", "status": "ok", "reason": ""} for i in range(1, 7)]
-    rows.append({**dict.fromkeys(ing.MANIFEST_COLUMNS), "dataset": "ubfc", "trial_id": "subject 16",
+    rows.append({**dict.fromkeys(MANIFEST_COLUMNS), "dataset": "ubfc", "trial_id": "subject 16",
                  "subject": "", "status": "excluded", "reason": "folder name does not match the ubfc layout"})
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     doc = make_splits("ubfc", pd.DataFrame(rows), {**params["splits"], "n_folds": 3}, 0)

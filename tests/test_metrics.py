@@ -7,18 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.signals import (
-    au_accuracy,
-    au_f1,
-    au_metrics,
-    binarise_logits,
-    mae,
-    mape,
-    pearson,
-    rate_metrics,
-    rmse,
-    sigmoid,
-)
+from pipeline.metrics.au import au_accuracy, au_f1, au_metrics, binarise_logits, sigmoid
+from pipeline.metrics.rates import mae, mape, pearson, rate_metrics, rmse
 
 PRED = np.array([70.0, 80.0, 90.0])
 GT = np.array([72.0, 78.0, 95.0])  # errors gt - pred: 2, -2, 5

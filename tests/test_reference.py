@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import reference
-from pipeline.reference import published, table_info, table_names, value
+from pipeline.reference import papers as reference
+from pipeline.reference.papers import published, table_info, table_names, value
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO.parent / "shared" / "seeds"

@@ -10,17 +10,15 @@ import yaml
 
 from pipeline.config import REPO_ROOT as ROOT
 from pipeline.config import load_schema
-from pipeline.signals import (
-    bandpass,
-    bandpass_gain,
-    chrom,
-    detrend,
+from pipeline.signals.chrom import chrom
+from pipeline.signals.detrend import detrend
+from pipeline.signals.filters import bandpass, bandpass_gain, hilbert_envelope
+from pipeline.signals.pos import pos
+from pipeline.signals.pseudo_label import pos_pseudo_label
+from pipeline.signals.rates import (
     diff_normalise,
-    hilbert_envelope,
     integrate,
     next_pow2,
-    pos,
-    pos_pseudo_label,
     pulse_rate_bpm,
     rate_kwargs,
     resp_rate_bpm,

@@ -12,7 +12,7 @@ import yaml
 from pipeline import splits as sp
 from pipeline.__main__ import main as cli
 from pipeline.errors import InputError
-from pipeline.ingest import MANIFEST_COLUMNS
+from pipeline.manifest import MANIFEST_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = {"unlisted_policy": "exclude", "n_folds": 3}

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pipeline import unsupervised as uns
+from pipeline.folds import fold_of_subjects
 from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS
 from pipeline.errors import InputError
 
@@ -155,7 +156,7 @@ def test_cli_writes_outputs(tiny, tmp_path):
 def test_overlapping_test_folds_rejected(tmp_path):
     bad = {"folds": [{"name": "a", "test": ["s1"]}, {"name": "b", "test": ["s1"]}]}
     with pytest.raises(InputError, match="s1"):
-        uns.fold_of_subjects(bad, tmp_path / "splits.json")
+        fold_of_subjects(bad, tmp_path / "splits.json")
 
 
 def test_predictions_carry_the_face_trace_quality(tiny):

@@ -16,7 +16,7 @@ from pipeline.cache import open_cache  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.report.tables import DATASET_NAMES, UnsupervisedResult  # noqa: E402
 from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs, waveform_for_rate  # noqa: E402
-from pipeline.unsupervised import pulse_signal  # noqa: E402
+from pipeline.signals.methods import pulse_signal  # noqa: E402
 
 
 @dataclass

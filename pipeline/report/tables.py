@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import InputError
-from pipeline.reference import published, table_info, table_names
+from pipeline.reference.papers import published, table_info, table_names
 
 MANIFEST_COLUMNS = ["dataset", "trial_id", "subject", "status", "reason"]
 AUDIT_COLUMNS = [

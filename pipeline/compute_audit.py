@@ -33,7 +33,7 @@ COLUMNS = [
 
 # What the table must say about variants without a published figure (deviations included).
 NOTES = {
-    "bigsmall_gray": "no published compute (supp. Table 4 gives none); Big conv 1 reads one channel, the mean over RGB",
+    "bigsmall_gray_big": "no published compute (supp. Table 4 gives none); Big conv 1 reads one channel, the mean over RGB",
     "bigsmall_aligned_bn": "no published compute; BatchNorm after Big convs 1, 3, 5 counted as 2 FLOPs per element (fvcore)",
     "bigsmall_pp": (
         "no published compute (paper: about one third of JAA-Net per frame at N=3); Big branch is "
@@ -44,12 +44,12 @@ NOTES = {
     "efficientphys": "no published compute; 9x9 adaptation on the normalised difference frames (the original differences N+1 raw frames in-model)",
     "drml": "no published compute; region layer cells are near-equal splits of the 134x134 map",
     "alexnet": "no published compute; torchvision layout on 144x144 (2304 flattened features)",
-    "jaanet": (
-        "no published compute; one model stands for both JAA-Net rows of paper Table 2 "
-        "(JAA-Net [39], ECCV 2018, and its IJCV 2021 extension [40]): a single simplified JAA-Net, "
+    "jaanet_2018": (
+        "no published compute; the JAA-Net row [39] of paper Table 2 (ECCV 2018), simplified: "
         "no face-alignment branch or landmark loss (no landmark labels), learned per-AU attention "
         "instead of landmark-initialised refined attention, one logit per AU, 144x144 input "
-        "instead of 176x176"
+        "instead of 176x176; its IJCV 2021 extension [40] (row jaanet_2021: per-AU local AU "
+        "detection heads) is not built"
     ),
 }
 

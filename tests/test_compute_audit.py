@@ -71,6 +71,7 @@ def test_flops_do_not_depend_on_weights_or_shift() -> None:
 def test_every_published_figure_has_a_variant() -> None:
     keys = {variant_info(n).published_key for n in PUBLISHED}
     assert keys == set(compute_audit.load_reference()["variants"])
+    assert all(variant_info(n).published_key == n for n in PUBLISHED)  # one name per thing
     assert len(PUBLISHED) == 10
 
 
@@ -98,8 +99,8 @@ def test_published_flops_within_tolerance_and_exact_params(name: str) -> None:
 
 def test_big_plus_two_small_is_table_1_not_the_text() -> None:
     # paper Sec. 5.2 prints "Big + 2xSmall: 549M FLOPs"; its Table 1 gives 451.63 + 2 x 3.73
-    big = compute_audit.audit_variant("big_only", 3)["mflops_per_frame"]
-    small = compute_audit.audit_variant("small_only", 3)["mflops_per_frame"]
+    big = compute_audit.audit_variant("big_branch", 3)["mflops_per_frame"]
+    small = compute_audit.audit_variant("small_branch", 3)["mflops_per_frame"]
     assert big + 2 * small == pytest.approx(451.63 + 2 * 3.73, abs=0.01)
     assert big + 2 * small == pytest.approx(459.10, abs=0.005)
 
@@ -113,7 +114,7 @@ def _params_file(tmp_path: Path, **compute: object) -> Path:
 
 
 def test_stage_writes_the_contract(tmp_path: Path) -> None:
-    variants = ["small_only", "big_only", "bigsmall", "bigsmall_concat", "bigsmall_lateral_bidir", "jaanet"]
+    variants = ["small_branch", "big_branch", "bigsmall", "bigsmall_concat", "bigsmall_lateral_bidir", "jaanet_2018"]
     out = tmp_path / "results" / "compute" / "audit.csv"
     compute_audit.main(["--params", str(_params_file(tmp_path, variants=variants)), "--out", str(out)])
     table = pd.read_csv(out)
@@ -126,14 +127,15 @@ def test_stage_writes_the_contract(tmp_path: Path) -> None:
         assert abs(rows.loc[name, "mflops_rel_diff"]) <= 0.01
     assert rows.loc["bigsmall", "published_mflops"] == 154.01
     assert rows.loc["bigsmall", "mflops_per_frame"] == pytest.approx(155.3836, abs=1e-4)
-    assert rows.loc["big_only", "mflops_per_frame"] == pytest.approx(451.63, abs=0.005)
-    assert rows.loc["small_only", "mflops_per_frame"] == pytest.approx(3.73, abs=0.005)
+    assert rows.loc["big_branch", "mflops_per_frame"] == pytest.approx(451.63, abs=0.005)
+    assert rows.loc["small_branch", "mflops_per_frame"] == pytest.approx(3.73, abs=0.005)
     assert rows.loc["bigsmall_lateral_bidir", "params"] == 2_160_910
     assert "0.9%" in rows.loc["bigsmall", "note"]
     # the text's "Big + 2xSmall: 549M" against Table 1's own 451.63 + 2 x 3.73
     assert "549M" in rows.loc["bigsmall", "note"] and "459.09 M" in rows.loc["bigsmall", "note"]
-    assert pd.isna(rows.loc["jaanet", "published_mflops"]) and "face-alignment" in rows.loc["jaanet", "note"]
-    assert "both JAA-Net rows of paper Table 2" in rows.loc["jaanet", "note"]
+    assert pd.isna(rows.loc["jaanet_2018", "published_mflops"]) and "face-alignment" in rows.loc["jaanet_2018", "note"]
+    assert "JAA-Net row [39] of paper Table 2 (ECCV 2018)" in rows.loc["jaanet_2018", "note"]
+    assert "jaanet_2021" in rows.loc["jaanet_2018", "note"] and "not built" in rows.loc["jaanet_2018", "note"]
     summary = json.loads((out.parent / "audit.json").read_text())
     assert summary["all_checks_pass"] is True
     assert summary["variants"]["bigsmall"]["mflops_authors_code"] == 155.38
@@ -142,11 +144,11 @@ def test_stage_writes_the_contract(tmp_path: Path) -> None:
 
 def test_strict_mismatch_fails_after_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ref = compute_audit.load_reference()
-    ref["variants"]["small_only"]["params_exact"] += 1
+    ref["variants"]["small_branch"]["params_exact"] += 1
     monkeypatch.setattr(compute_audit, "load_reference", lambda: ref)
     out = tmp_path / "audit.csv"
-    with pytest.raises(InputError, match="small_only"):
-        compute_audit.main(["--params", str(_params_file(tmp_path, variants=["small_only"])), "--out", str(out)])
+    with pytest.raises(InputError, match="small_branch"):
+        compute_audit.main(["--params", str(_params_file(tmp_path, variants=["small_branch"])), "--out", str(out)])
     assert out.exists() and json.loads((tmp_path / "audit.json").read_text())["all_checks_pass"] is False
 
 

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from pipeline.compute_audit import audit_variant, load_reference
 from pipeline.models import build_model, count_params, list_variants, variant_info
 from pipeline.models.bigsmall import BigSmall
 from pipeline.models.registry import resolved_options
 
+PUBLISHED_PATH = Path(__file__).resolve().parents[1] / "pipeline" / "reference" / "published.yaml"
 ALL = list_variants()
-HEAVY = {"drml", "alexnet", "jaanet", "bigsmall_pp"}  # large or slow on CPU: fewer cases
+HEAVY = {"drml", "alexnet", "jaanet_2018", "bigsmall_pp"}  # large or slow on CPU: fewer cases
 N_AU = {"au": 12, "pulse": 1, "resp": 1}
 # Reduced input sizes keep the forward/backward tests fast on 2 cores (the layer structure is
 # the same; full-size shapes and counts are checked separately).
 SIZES = {"drml": (72, 9), "alexnet": (96, 9), "deepphys": (48, 3), "mtts_can": (48, 3),
-         "efficientphys": (48, 3), "jaanet": (48, 3)}
+         "efficientphys": (48, 3), "jaanet_2018": (48, 3)}
 # Exact parameter counts (full-size models) of the variants without a published figure.
 UNPUBLISHED_PARAMS = {
-    "bigsmall_gray": 2_141_902, "bigsmall_aligned_bn": 2_142_734, "bigsmall_pp": 3_713_326,
+    "bigsmall_gray_big": 2_141_902, "bigsmall_aligned_bn": 2_142_734, "bigsmall_pp": 3_713_326,
     "deepphys": 795_043, "mtts_can": 1_458_852, "efficientphys": 729_481, "drml": 35_306_252,
-    "alexnet": 28_741_452, "jaanet": 4_787_384,
+    "alexnet": 28_741_452, "jaanet_2018": 4_787_384,
 }
 
 
@@ -50,13 +53,23 @@ def small_inputs(name: str, n_chunks: int, n_frames: int, seed: int = 0) -> tupl
 
 def test_registry_names_are_the_contract() -> None:
     assert ALL == [
-        "small_only", "big_only", "bigsmall_no_downsample", "bigsmall_no_shift", "bigsmall_tsm",
-        "bigsmall", "bigsmall_concat", "bigsmall_lateral_b2s", "bigsmall_lateral_s2b",
-        "bigsmall_lateral_bidir", "bigsmall_gray", "bigsmall_aligned_bn", "bigsmall_pp",
-        "deepphys", "mtts_can", "efficientphys", "drml", "alexnet", "jaanet",
+        "small_branch", "big_branch", "bigsmall_no_downsampling", "bigsmall_no_shift", "bigsmall_tsm",
+        "bigsmall", "bigsmall_concat", "bigsmall_lateral_big2small", "bigsmall_lateral_small2big",
+        "bigsmall_lateral_bidir", "bigsmall_gray_big", "bigsmall_aligned_bn", "bigsmall_pp",
+        "deepphys", "mtts_can", "efficientphys", "drml", "alexnet", "jaanet_2018",
     ]
     with pytest.raises(ValueError, match="unknown model variant"):
         build_model("bigsmal")
+
+
+def test_variant_names_are_published_row_ids() -> None:
+    # one name per thing: every variant is named by the paper-table row it reproduces, except
+    # the batch-norm Big branch that the face-aligned ("*_aligned") rows run on aligned input
+    published = yaml.safe_load(PUBLISHED_PATH.read_text())["tables"]
+    row_ids = {row for table in published.values() for row in table["rows"]}
+    assert set(ALL) - row_ids == {"bigsmall_aligned_bn"}
+    assert "bigsmall_aligned" in row_ids
+    assert all(variant_info(n).published_key in (n, None) for n in ALL)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -82,7 +95,7 @@ def test_full_size_shapes() -> None:
 
 
 def test_tasks_option_and_au_count() -> None:
-    m = build_model("small_only", tasks=("resp",))
+    m = build_model("small_branch", tasks=("resp",))
     assert set(m(None, inputs(1, 3)[1])) == {"resp"}
     assert count_params(m) == 701697
     m = build_model("bigsmall", n_au=8).eval()
@@ -183,7 +196,7 @@ def test_seed_leaves_global_rng_alone() -> None:
     torch.manual_seed(123)
     a = torch.rand(3)
     torch.manual_seed(123)
-    build_model("small_only", seed=9)
+    build_model("small_branch", seed=9)
     assert torch.equal(torch.rand(3), a)
 
 
@@ -251,9 +264,9 @@ def test_architecture_facts() -> None:
     assert m.flat_features == 5184
     assert build_model("bigsmall_concat").flat_features == 10368
     # lateral connections widen Small conv 3 (B2S) / Big conv 3 (S2B) to 64 input channels
-    assert build_model("bigsmall_lateral_b2s").small.convs[2].in_channels == 64
-    assert build_model("bigsmall_lateral_s2b").big.convs[2].in_channels == 64
-    assert build_model("bigsmall_gray").big.convs[0].in_channels == 1
+    assert build_model("bigsmall_lateral_big2small").small.convs[2].in_channels == 64
+    assert build_model("bigsmall_lateral_small2big").big.convs[2].in_channels == 64
+    assert build_model("bigsmall_gray_big").big.convs[0].in_channels == 1
     assert len(build_model("bigsmall_aligned_bn").big.norms) == 3
     with pytest.raises(ValueError):
         BigSmall(use_big=False, use_small=False)

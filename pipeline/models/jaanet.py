@@ -1,5 +1,9 @@
-"""JAA-Net (Shao et al., ECCV 2018 / IJCV 2021) adapted to 144x144 Big frames, and its trunk,
-which BigSmall++ uses as Big branch.
+"""JAA-Net (Shao et al., ECCV 2018; registry variant ``jaanet_2018``, the published row of the
+same id) adapted to 144x144 Big frames, and its trunk, which BigSmall++ uses as Big branch.
+
+It follows the ECCV 2018 design: global and attention-pooled local AU features feed one AU
+classifier. The IJCV 2021 extension (JÂA-Net, published row ``jaanet_2021``), which adds a
+per-AU local AU detection head on each attention-pooled feature, is not built.
 
 Kept from JAA-Net: a 3x3 stem, two hierarchical multi-scale region (HMR) layers (per-cell
 convolutions on 8x8, 4x4 and 2x2 grids, concatenated, plus a residual), max-pooling after each,

@@ -1,5 +1,12 @@
 """Registry of the model zoo: stable variant names -> constructor, default options, metadata.
 
+One name per thing: a variant's name is the row id of the paper table it reproduces
+(pipeline/reference/published.yaml: paper_table1, paper_table2/3/4, supp_table3, supp_table4),
+and the same name keys its published compute (pipeline/reference/compute_published.yaml).
+The one registered variant without a row of its own is ``bigsmall_aligned_bn``, the
+batch-norm Big branch that the face-aligned ("dagger", ``*_aligned``) rows run on aligned
+input (the paper's ``bigsmall_aligned`` row is this variant on aligned frames).
+
 ``build_model(name, **options)`` builds a variant; options override its defaults (e.g.
 ``n_frames=5``, ``tasks=("resp",)``, ``n_au=8``). ``list_variants()`` gives the names in a
 stable order, ``variant_info(name)`` the metadata that the training stage and the compute
@@ -30,7 +37,9 @@ class VariantInfo:
         one single-task model per task (pass ``tasks=(task,)`` to build each).
     inputs: which of ("big", "small") the forward pass reads.
     chunk_length: default N, frames per chunk (consecutive along dim 0).
-    published_key: key into pipeline/reference/compute_published.yaml (None: no figure).
+    published_key: key into pipeline/reference/compute_published.yaml: always the variant's own
+        name when a published compute figure exists, None when none does (so it records only
+        whether the paper prints parameters and FLOPs for the variant).
     big_frames_per_chunk: Big frames processed per chunk (1 with Big down-sampling, else N; 0
         when the variant has no Big path).
     """
@@ -59,6 +68,8 @@ _REGISTRY: dict[str, VariantInfo] = {}
 def _register(name: str, family: str, constructor: Callable[..., nn.Module], options: dict[str, Any],
               tasks: tuple[str, ...], inputs: tuple[str, ...], published_key: str | None,
               description: str, evaluated_tasks: tuple[str, ...] | None = None) -> None:
+    if published_key not in (None, name):
+        raise ValueError(f"variant {name!r}: published_key must be its own name or None, not {published_key!r}")
     opts = {"tasks": tasks, "n_frames": 3, **options}
     _REGISTRY[name] = VariantInfo(name, family, constructor, opts, tasks, evaluated_tasks or tasks,
                                   inputs, 3, published_key, description)
@@ -68,14 +79,14 @@ _BS = dict(use_big=True, use_small=True, shift="wtsm", big_downsample=True, fusi
 _BOTH = ("big", "small")
 
 # BigSmall and its ablations (paper Table 1; supp. Table 3, B.5, B.7; paper Sec. 4)
-_register("small_only", "bigsmall", BigSmall, {**_BS, "use_big": False, "shift": "none", "big_downsample": False},
-          ("pulse",), ("small",), "small_only",
+_register("small_branch", "bigsmall", BigSmall, {**_BS, "use_big": False, "shift": "none", "big_downsample": False},
+          ("pulse",), ("small",), "small_branch",
           "Small branch alone (no temporal shift), one single-task model per temporal task",
           evaluated_tasks=("pulse", "resp"))
-_register("big_only", "bigsmall", BigSmall, {**_BS, "use_small": False, "shift": "none", "big_downsample": False},
-          ("au",), ("big",), "big_only", "Big branch alone on every frame, AU head")
-_register("bigsmall_no_downsample", "bigsmall", BigSmall, {**_BS, "big_downsample": False},
-          ALL_TASKS, _BOTH, "bigsmall_no_downsample", "BigSmall with WTSM, every frame through Big")
+_register("big_branch", "bigsmall", BigSmall, {**_BS, "use_small": False, "shift": "none", "big_downsample": False},
+          ("au",), ("big",), "big_branch", "Big branch alone on every frame, AU head")
+_register("bigsmall_no_downsampling", "bigsmall", BigSmall, {**_BS, "big_downsample": False},
+          ALL_TASKS, _BOTH, "bigsmall_no_downsampling", "BigSmall with WTSM, every frame through Big")
 _register("bigsmall_no_shift", "bigsmall", BigSmall, {**_BS, "shift": "none"},
           ALL_TASKS, _BOTH, "bigsmall_no_shift", "BigSmall with Big down-sampling, no temporal shift")
 _register("bigsmall_tsm", "bigsmall", BigSmall, {**_BS, "shift": "tsm"},
@@ -84,13 +95,13 @@ _register("bigsmall", "bigsmall", BigSmall, dict(_BS),
           ALL_TASKS, _BOTH, "bigsmall", "BigSmall (WTSM, Big down-sampling, sum fusion): the default")
 _register("bigsmall_concat", "bigsmall", BigSmall, {**_BS, "fusion": "concat"},
           ALL_TASKS, _BOTH, "bigsmall_concat", "BigSmall with channel-concatenation fusion")
-_register("bigsmall_lateral_b2s", "bigsmall", BigSmall, {**_BS, "lateral": "b2s"},
-          ALL_TASKS, _BOTH, "bigsmall_lateral_b2s", "BigSmall + Big-to-Small lateral connection")
-_register("bigsmall_lateral_s2b", "bigsmall", BigSmall, {**_BS, "lateral": "s2b"},
-          ALL_TASKS, _BOTH, "bigsmall_lateral_s2b", "BigSmall + Small-to-Big lateral connection")
+_register("bigsmall_lateral_big2small", "bigsmall", BigSmall, {**_BS, "lateral": "b2s"},
+          ALL_TASKS, _BOTH, "bigsmall_lateral_big2small", "BigSmall + Big-to-Small lateral connection")
+_register("bigsmall_lateral_small2big", "bigsmall", BigSmall, {**_BS, "lateral": "s2b"},
+          ALL_TASKS, _BOTH, "bigsmall_lateral_small2big", "BigSmall + Small-to-Big lateral connection")
 _register("bigsmall_lateral_bidir", "bigsmall", BigSmall, {**_BS, "lateral": "bidir"},
           ALL_TASKS, _BOTH, "bigsmall_lateral_bidir", "BigSmall + bidirectional lateral connections")
-_register("bigsmall_gray", "bigsmall", BigSmall, {**_BS, "big_gray": True},
+_register("bigsmall_gray_big", "bigsmall", BigSmall, {**_BS, "big_gray": True},
           ALL_TASKS, _BOTH, None, "BigSmall with gray-scale Big input (mean over RGB)")
 _register("bigsmall_aligned_bn", "bigsmall", BigSmall, {**_BS, "big_batchnorm": True},
           ALL_TASKS, _BOTH, None, "BigSmall for face-aligned input: BatchNorm after Big convs 1, 3, 5")
@@ -107,8 +118,10 @@ _register("efficientphys", "baseline", EfficientPhys, {}, ("pulse",), ("small",)
           "EfficientPhys single-branch network on 9x9 difference frames")
 _register("drml", "baseline", DRML, {}, ("au",), ("big",), None, "DRML (region layer) on 144x144 frames")
 _register("alexnet", "baseline", AlexNet, {}, ("au",), ("big",), None, "AlexNet on 144x144 frames")
-_register("jaanet", "baseline", JAANet, {}, ("au",), ("big",), None,
-          "JAA-Net-style AU detector on 144x144 frames (simplified, see the compute audit)")
+_register("jaanet_2018", "baseline", JAANet, {}, ("au",), ("big",), None,
+          "JAA-Net (Shao et al., ECCV 2018; Table 2 row [39]) AU detector on 144x144 frames, "
+          "simplified (no face-alignment branch, learned attention; see the compute audit); the "
+          "IJCV 2021 extension (row jaanet_2021) is not built")
 
 # constructors that know nothing of chunks (single-frame models)
 _NO_CHUNK_ARG = {DRML, AlexNet}

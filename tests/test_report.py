@@ -15,8 +15,14 @@ import yaml
 
 from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS
 from pipeline.config import validate_params
+from markupsafe import escape
+
+from pipeline.reference.papers import table_info, table_names
 from pipeline.report import build
-from pipeline.report.tables import AUDIT_COLUMNS
+from pipeline.report import items as report_items
+from pipeline.report.inputs import INPUT_NAMES, UndeclaredInput
+from pipeline.report.items.base import ItemOutput, Published, ReportItem, fragment, table_files
+from pipeline.report.tables import AUDIT_COLUMNS, DATASET_NAMES, published_hr_table
 from tests.test_unsupervised import FPS, _bp_wave, _trace, _write_trial
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,11 +122,17 @@ def inputs(tmp_path: Path) -> build.ReportInputs:
              _raw(tmp_path / "raw/bp4d", "bp4d", None, {"F001T1": 80.0})])
 
 
+# params.yaml may list the evaluated pulse datasets under unsupervised.datasets (the report reads
+# it, when present, for the waveform fallback and the absent-result notes)
+HAS_PULSE_LIST = "datasets" in PARAMS["unsupervised"]
+
+
 def _params(**report_overrides) -> dict:
     p = copy.deepcopy(PARAMS)
     p["datasets"] = ["bp4d", "ubfc"]
     p["synth"]["datasets"] = ["bp4d", "ubfc"]
-    p["unsupervised"]["datasets"] = ["bp4d", "ubfc"]
+    if HAS_PULSE_LIST:
+        p["unsupervised"]["datasets"] = ["bp4d", "ubfc"]
     p["report"].update(report_overrides)
     return validate_params(p)
 
@@ -310,9 +322,171 @@ def test_no_skin_type_truth_never_crashes(inputs, tmp_path):
     assert "UBFC-rPPG: the built-in data has no skin-type truth" in html
 
 
+@pytest.mark.skipif(not HAS_PULSE_LIST, reason="params.yaml lists no unsupervised.datasets to fall back on")
 def test_example_waveform_null_takes_the_first_pulse_dataset(inputs, tmp_path):
     params = _params()
     params["report"]["example_waveform"]["dataset"] = None
     params["unsupervised"]["datasets"] = ["ubfc", "bp4d"]
     build.build_report(validate_params(params), inputs, tmp_path / "reports")
     assert (tmp_path / "reports" / "figures" / "waveform_ubfc.png").is_file()
+
+
+# ---------------------------------------------------------------- report items
+
+
+def test_every_item_has_a_caption_and_declares_its_published_ids():
+    """Title and caption never empty; published ids are tables (and rows) of published.yaml;
+    inputs read are report inputs."""
+    known = set(table_names())
+    for item in report_items.ITEMS:
+        assert item.title.strip() and item.caption.strip() and item.section.strip(), item.id
+        declared = {a for klass in type(item).__mro__ if klass is not ReportItem for a in vars(klass)}
+        assert {"id", "title", "caption", "section", "published", "reads"} <= declared, item.id
+        assert isinstance(item.published, tuple) and all(isinstance(p, Published) for p in item.published)
+        for ref in item.published:
+            assert ref.table in known, (item.id, ref.table)
+            assert set(ref.rows) <= set(table_info(ref.table)["rows"]), (item.id, ref)
+        assert set(item.reads) <= set(INPUT_NAMES), item.id
+    by_id = {item.id: item for item in report_items.ITEMS}
+    # the baseline table cites every published table holding POS/CHROM heart rates of a dataset
+    declared = {ref.table: ref.rows for ref in by_id["unsupervised_vs_published"].published}
+    for ds in DATASET_NAMES:
+        table = published_hr_table(ds)
+        if table is not None:
+            assert table in declared and {"pos", "chrom"} <= set(declared[table]), ds
+    assert {ref.table for ref in by_id["compute_audit"].published} == {"paper_table1", "supp_table3"}
+    assert by_id["datasets"].published == () and by_id["hr_error_by_skin_type"].published == ()
+
+
+def test_item_ids_are_unique():
+    ids = [item.id for item in report_items.ITEMS]
+    assert len(ids) == len(set(ids)) and all(ids)
+    build.check_items(report_items.ITEMS)
+    with pytest.raises(ValueError, match="used twice"):
+        build.check_items([*report_items.ITEMS, report_items.ITEMS[0]])
+
+
+def test_html_holds_every_item_title_and_caption(inputs, tmp_path):
+    out = tmp_path / "reports"
+    build.build_report(_params(), inputs, out)
+    html = (out / "index.html").read_text()
+    for item in report_items.ITEMS:
+        assert str(escape(item.title)) in html, item.id
+        assert str(escape(item.caption)) in html, item.id
+        assert f'<section id="{item.id}">' in html
+    # sections numbered in the order of their first item
+    headings = re.findall(r"<h2>(\d+)\. (.*?)</h2>", html)
+    sections = list(dict.fromkeys(item.section for item in report_items.ITEMS))
+    assert headings == [(str(i + 1), str(escape(s))) for i, s in enumerate(sections)]
+
+
+class _ExtraTable(ReportItem):
+    """A new table, as a later item would add one."""
+
+    id = "extra_table"
+    section = "Extra results"
+    title = "An extra table"
+    caption = "Trials per dataset, counted again by a test item."
+    published = (Published("paper_table3_ubfc", ("pos",)),)
+    reads = ("manifests",)
+
+    def build(self, ctx):
+        df = pd.DataFrame([{"dataset": ds, "trials": len(m)} for ds, m in sorted(ctx.inputs.manifests.items())])
+        return ItemOutput(fragment('<div class="wide">{{ n }} datasets counted</div>', n=len(df)),
+                          table_files("extra_table", df, ctx.digits), {"extra_trials": int(df["trials"].sum())})
+
+
+class _ExtraNote(ReportItem):
+    """A new item in an existing section."""
+
+    id = "extra_note"
+    section = "Datasets"
+    title = "A note on the datasets"
+    caption = "Placed in the datasets section by a test."
+    published = ()
+    reads = ()
+
+    def build(self, ctx):
+        return ItemOutput(fragment("<p>{{ t }}</p>", t="note <of> the test"))
+
+
+def test_a_registered_item_appears_without_touching_the_template(inputs, tmp_path, monkeypatch):
+    template = (build.TEMPLATES / build.TEMPLATE).read_bytes()
+    monkeypatch.setattr(report_items, "ITEMS", [*report_items.ITEMS, _ExtraTable(), _ExtraNote()])
+    out = tmp_path / "reports"
+    metrics = build.build_report(_params(), inputs, out)
+    html = (out / "index.html").read_text()
+    assert "<h2>8. Extra results</h2>" in html  # a new section after the seven
+    start = html.index('<section id="extra_table">')
+    assert html.index("An extra table", start) < html.index("Trials per dataset, counted again", start) \
+        < html.index("2 datasets counted", start)
+    # the item in an existing section goes under that section, before the next one
+    assert html.index("1. Datasets") < html.index('<section id="extra_note">') < html.index("<h2>2. ")
+    assert "note &lt;of&gt; the test" in html  # fragments are escaped
+    assert pd.read_csv(out / "tables" / "extra_table.csv").to_dict("list") == {"dataset": ["bp4d", "ubfc"],
+                                                                               "trials": [2, 3]}
+    assert (out / "tables" / "extra_table.md").read_text().startswith("| dataset | trials |")
+    assert metrics["extra_trials"] == 5 and json.loads((out / "metrics.json").read_text())["extra_trials"] == 5
+    assert (build.TEMPLATES / build.TEMPLATE).read_bytes() == template
+
+
+def test_items_get_only_the_inputs_they_declare(inputs, tmp_path, monkeypatch):
+    class Sneaky(_ExtraTable):
+        id = "sneaky"
+
+        def build(self, ctx):
+            return ItemOutput(fragment("{{ n }}", n=len(ctx.inputs.audit)))
+
+    monkeypatch.setattr(report_items, "ITEMS", [*report_items.ITEMS, Sneaky()])
+    with pytest.raises(UndeclaredInput, match="'sneaky' reads 'audit'"):
+        build.build_report(_params(), inputs, tmp_path / "reports")
+
+
+def test_malformed_items_fail_before_anything_is_written(inputs, tmp_path, monkeypatch):
+    with pytest.raises(TypeError, match="does not declare"):
+        class NoCaption(ReportItem):  # noqa: F841
+            id, section, title, published, reads = "x", "X", "X", (), ()
+    with pytest.raises(TypeError, match="unknown inputs"):
+        class BadInput(_ExtraTable):  # noqa: F841
+            reads = ("videos",)
+
+    class BadTable(_ExtraTable):
+        published = (Published("paper_table9"),)
+
+    class BadRow(_ExtraTable):
+        published = (Published("paper_table2", ("no_such_row",)),)
+
+    class Empty(_ExtraTable):
+        caption = " "
+
+    class Clash(_ExtraTable):
+        id = "clash"
+
+        def build(self, ctx):
+            return ItemOutput(fragment(""), table_files("datasets", pd.DataFrame(), ctx.digits))
+
+    items = list(report_items.ITEMS)
+    for bad, message in [(BadTable(), "no published table 'paper_table9'"), (BadRow(), "no rows"),
+                         (Empty(), "empty caption")]:
+        monkeypatch.setattr(report_items, "ITEMS", [*items, bad])
+        with pytest.raises(ValueError, match=message):
+            build.build_report(_params(), inputs, tmp_path / "r")
+        assert not (tmp_path / "r").exists()
+    monkeypatch.setattr(report_items, "ITEMS", [*items, Clash()])
+    with pytest.raises(ValueError, match="tables/datasets.csv, which another item writes"):
+        build.build_report(_params(), inputs, tmp_path / "r")
+
+
+def test_report_imports_no_stage_module():
+    """The report runs on library modules only (no stage, so no stage's edits make it stale)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.report.build; "
+            "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('pipeline'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split()
+    stages = {"pipeline.unsupervised", "pipeline.ingest", "pipeline.splits", "pipeline.preprocess",
+              "pipeline.compute_audit", "pipeline.synth.generate", "pipeline.validate_params", "pipeline.__main__"}
+    assert "pipeline.report.build" in loaded
+    assert not [m for m in loaded if m in stages or m.startswith("pipeline.stages")]

@@ -1,0 +1,159 @@
+"""The report's inputs: which stage outputs it is given, read once for every report item.
+
+:func:`load_inputs` reads each given path and records what is missing (the report names it
+under "Absent inputs" instead of stopping); a file that exists but is malformed raises
+InputError naming it. Items see the loaded inputs through :class:`InputView`, which hands an
+item only the inputs it declares in ``reads``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.cache import open_cache
+from pipeline.errors import InputError
+from pipeline.raw_data import TRUTH_SUMMARY, data_origin, generator_summary
+from pipeline.report import tables as T
+
+
+@dataclass
+class ReportInputs:
+    """Paths of the stage outputs the report reads (every one optional, absence reported)."""
+
+    manifests: list[Path] = field(default_factory=list)
+    splits: list[Path] = field(default_factory=list)
+    unsupervised: list[Path] = field(default_factory=list)
+    audit: Path | None = None
+    caches: list[Path] = field(default_factory=list)
+    raw: list[Path] = field(default_factory=list)
+
+
+# the names an item may list in ``reads``: the fields of ReportInputs
+INPUT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ReportInputs))
+
+
+@dataclass
+class LoadedInputs:
+    """Every input, read. Each field of ReportInputs has a field of the same name here."""
+
+    manifests: dict[str, pd.DataFrame]          # dataset -> manifest
+    splits: dict[str, dict]                     # dataset -> splits.json
+    unsupervised: list[T.UnsupervisedResult]    # sorted by dataset
+    audit: pd.DataFrame | None                  # the compute audit
+    caches: dict[str, Path]                     # dataset -> cache folder
+    raw: dict[str, dict]                        # dataset -> generator summary (built-in data only)
+    origins: dict[str, dict]                    # dataset -> data origin (from any of the inputs)
+    used: list[Path]                            # the files read (hashed into the provenance)
+    absent: list[str]                           # what was missing, in words
+
+
+class UndeclaredInput(LookupError):
+    """An item read an input it does not list in ``reads``."""
+
+
+class InputView:
+    """The loaded inputs as one item may see them: only those it declares in ``reads``."""
+
+    def __init__(self, loaded: LoadedInputs, reads: tuple[str, ...], item_id: str) -> None:
+        self._loaded = loaded
+        self._reads = tuple(reads)
+        self._item_id = item_id
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in INPUT_NAMES:
+            raise AttributeError(f"no report input '{name}'; inputs: {', '.join(INPUT_NAMES)}")
+        if name not in self._reads:
+            raise UndeclaredInput(f"report item '{self._item_id}' reads '{name}' but declares only "
+                                  f"{list(self._reads)} in 'reads'")
+        return getattr(self._loaded, name)
+
+
+def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
+    """Read every given input; record what is missing in ``absent``."""
+    absent: list[str] = []
+    manifests: dict[str, pd.DataFrame] = {}
+    splits: dict[str, dict] = {}
+    results: list[T.UnsupervisedResult] = []
+    caches: dict[str, Path] = {}
+    origins: dict[str, dict] = {}
+    truths: dict[str, dict] = {}
+    used: list[Path] = []
+    for label, given in (("--manifests", inputs.manifests), ("--splits", inputs.splits),
+                         ("--unsupervised", inputs.unsupervised), ("--caches", inputs.caches)):
+        if not given:
+            absent.append(f"no input was given with {label}")
+    for path in map(Path, inputs.manifests):
+        if not path.is_file():
+            absent.append(f"manifest {path} does not exist")
+            continue
+        m = T.read_csv(path, T.MANIFEST_COLUMNS)
+        ds = str(m["dataset"].iloc[0]) if len(m) else path.parent.name
+        manifests[ds] = m
+        used.append(path)
+        side = path.with_suffix(".json")  # ingest's summary: the origin when no raw folder is given
+        if side.is_file():
+            doc = T.read_json(side)
+            if isinstance(doc, dict) and isinstance(doc.get("data_origin"), dict):
+                origins.setdefault(ds, doc["data_origin"])
+    for path in map(Path, inputs.splits):
+        if not path.is_file():
+            absent.append(f"splits {path} does not exist")
+            continue
+        s = T.read_json(path)
+        if not isinstance(s, dict) or not isinstance(s.get("folds"), list):
+            raise InputError(path, "expected a mapping with a 'folds' list")
+        splits[str(s.get("dataset") or path.parent.name)] = s
+        used.append(path)
+    for folder in map(Path, inputs.unsupervised):
+        lacking = [f for f in ("metrics.json", "predictions.csv") if not (folder / f).is_file()]
+        if lacking:
+            absent.append(f"unsupervised results {folder}: {', '.join(lacking)} missing")
+            continue
+        res = T.read_unsupervised(folder)
+        results.append(res)
+        if isinstance(res.metrics.get("data_origin"), dict):
+            origins.setdefault(res.dataset, res.metrics["data_origin"])
+        used.extend([folder / "metrics.json", folder / "predictions.csv"])
+    for folder in map(Path, inputs.caches):
+        if not folder.exists():
+            absent.append(f"cache {folder} does not exist")
+            continue
+        index = open_cache(folder)
+        caches[str(index.info.get("dataset") or folder.name)] = folder
+        used.extend([index.root / "index.csv", index.root / "cache_info.json"])
+    for folder in map(Path, inputs.raw):
+        if not folder.is_dir():
+            absent.append(f"raw data {folder} does not exist")
+            continue
+        ds = folder.name
+        origins[ds] = data_origin(ds, folder, params)  # the folder itself outranks the stage records
+        if origins[ds]["kind"] == "built-in":
+            summary = generator_summary(folder)
+            if summary is not None:
+                truths[ds] = summary
+                used.append(folder / TRUTH_SUMMARY)  # user data is never hashed here (it may be terabytes)
+    audit = None
+    if inputs.audit is None:
+        absent.append("no compute audit was given (--audit)")
+    elif not Path(inputs.audit).is_file():
+        absent.append(f"compute audit {inputs.audit} does not exist")
+    else:
+        audit = T.read_audit(Path(inputs.audit))
+        used.append(Path(inputs.audit))
+    for ds in params.get("datasets", []):
+        if inputs.manifests and ds not in manifests:
+            absent.append(f"no manifest of dataset {ds}")
+        if inputs.splits and ds not in splits:
+            absent.append(f"no splits of dataset {ds}")
+    have = {r.dataset for r in results}
+    for ds in params.get("unsupervised", {}).get("datasets", []):
+        if ds not in have:
+            absent.append(f"no unsupervised results of dataset {ds}")
+    return LoadedInputs(manifests=manifests, splits=splits, unsupervised=sorted(results, key=lambda r: r.dataset),
+                        caches=caches, audit=audit, raw=truths, origins=origins, used=used, absent=absent)

@@ -1,0 +1,35 @@
+"""The items of the report, in the order they appear: one per table or figure.
+
+To add a table or figure, write a :class:`~pipeline.report.items.base.ReportItem` subclass
+(id, section, title, caption, published ids, inputs read, ``build``) and list an instance in
+``ITEMS``; the assembler (pipeline/report/build.py) and the template need no edit. Sections are
+numbered in the order of their first item.
+"""
+
+from __future__ import annotations
+
+from pipeline.report.items.base import ReportItem
+from pipeline.report.items.baselines import (
+    HrScatter, UnsupervisedExcluded, UnsupervisedPerFold, UnsupervisedVsPublished,
+)
+from pipeline.report.items.compute import ComputeAudit
+from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
+from pipeline.report.items.deviations import Deviations
+from pipeline.report.items.provenance import Provenance
+from pipeline.report.items.skin import HrErrorBySkinType
+from pipeline.report.items.waveform import ExampleWaveform
+
+ITEMS: list[ReportItem] = [
+    DatasetSummary(),
+    Exclusions(),
+    Splits(),
+    UnsupervisedVsPublished(),
+    UnsupervisedPerFold(),
+    UnsupervisedExcluded(),
+    HrScatter(),
+    HrErrorBySkinType(),
+    ComputeAudit(),
+    ExampleWaveform(),
+    Deviations(),
+    Provenance(),
+]

@@ -1,0 +1,152 @@
+"""What a report item is: one table or figure of reports/index.html and everything it says.
+
+An item is a subclass of :class:`ReportItem` that declares, as class attributes,
+
+- ``id``: stable name (the HTML anchor; unique in the report),
+- ``section``: the heading it appears under (sections are numbered in order of first use),
+- ``title`` and ``caption``: printed above the item, caption never empty,
+- ``published``: the tables (and rows) of ``pipeline/reference/published.yaml`` it compares
+  with, as :class:`Published` entries; ``()`` for an item with no published counterpart,
+- ``reads``: the report inputs it reads (names of ``ReportInputs`` fields); it is handed only
+  those, so a read of another input fails,
+
+and a :meth:`ReportItem.build` that returns an :class:`ItemOutput`: its HTML fragment, the files
+it writes under the report folder (``tables/<name>.csv|md``, ``figures/<name>.png|txt``), its
+entries of reports/metrics.json and the absent inputs it found while building.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from pipeline.raw_data import describe_origin
+from pipeline.report import tables as T
+from pipeline.report.figures import Figure
+from pipeline.report.inputs import INPUT_NAMES, InputView
+
+# folders below the report folder an item may write into
+FILE_DIRS = ("tables", "figures")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published table an item compares with (an id of published.yaml), optionally some rows."""
+
+    table: str
+    rows: tuple[str, ...] = ()
+
+
+@dataclass
+class ItemOutput:
+    html: Markup                                                   # the fragment under title and caption
+    files: dict[str, str | bytes] = field(default_factory=dict)    # path below the report folder -> content
+    metrics: dict[str, Any] = field(default_factory=dict)          # top-level entries of metrics.json
+    absent: list[str] = field(default_factory=list)                # absent inputs found while building
+
+
+@dataclass
+class ReportContext:
+    """What every item may use: the settings, the provenance, the data origins, its inputs."""
+
+    params: dict
+    digits: int                 # report.digits
+    prov: dict                  # provenance of this report (commit, hashes)
+    origins: dict[str, dict]    # dataset -> data origin, from whichever input recorded it
+    used: list[Path]            # every input file read
+    inputs: InputView           # the inputs this item declares in ``reads``
+
+    @property
+    def commit(self) -> str:
+        return self.prov["git_commit"]
+
+    @staticmethod
+    def name(dataset: str) -> str:
+        return T.DATASET_NAMES.get(dataset, dataset)
+
+    def origin(self, dataset: str) -> str:
+        """The data origin of ``dataset`` in words."""
+        return describe_origin(self.origins.get(dataset))
+
+
+class ReportItem:
+    """Base of every report item (see the module docstring for what a subclass declares)."""
+
+    id: ClassVar[str]
+    section: ClassVar[str]
+    title: ClassVar[str]
+    caption: ClassVar[str]
+    published: ClassVar[tuple[Published, ...]]
+    reads: ClassVar[tuple[str, ...]]
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("id", "section", "title", "caption", "published", "reads")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [a for a in cls.REQUIRED if not hasattr(cls, a)]
+        if missing:
+            raise TypeError(f"report item {cls.__name__} does not declare {missing}")
+        unknown = [r for r in cls.reads if r not in INPUT_NAMES]
+        if unknown:
+            raise TypeError(f"report item {cls.__name__} reads unknown inputs {unknown}; inputs: {INPUT_NAMES}")
+        if not all(isinstance(p, Published) for p in cls.published):
+            raise TypeError(f"report item {cls.__name__}: 'published' must hold Published entries")
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- helpers for items
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def fragment(source: str, **values: Any) -> Markup:
+    """Render a small Jinja template (autoescaped) into an HTML fragment."""
+    return Markup(_ENV.from_string(source).render(**values))
+
+
+def html_table(df: pd.DataFrame, digits: int, signed: tuple[str, ...] = ()) -> Markup:
+    """A DataFrame as an HTML table, cells formatted as in every table of the report."""
+    return Markup(T.formatted(df, digits, signed).to_html(index=False, escape=True, border=0))
+
+
+def wide(df: pd.DataFrame, digits: int, signed: tuple[str, ...] = ()) -> Markup:
+    """The table in a horizontally scrolling box."""
+    return fragment('<div class="wide">{{ t }}</div>', t=html_table(df, digits, signed))
+
+
+def table_files(name: str, df: pd.DataFrame, digits: int) -> dict[str, str]:
+    """tables/<name>.csv (raw values) and tables/<name>.md (formatted, differences signed)."""
+    return {
+        f"tables/{name}.csv": df.to_csv(index=False),
+        f"tables/{name}.md": T.to_markdown(T.formatted(df, digits, signed=("diff", "difference"))),
+    }
+
+
+def figure_files(fig: Figure) -> dict[str, str | bytes]:
+    """figures/<name>.png and its caption figures/<name>.txt."""
+    return {f"figures/{fig.name}.png": fig.png, f"figures/{fig.name}.txt": fig.caption + "\n"}
+
+
+def figure_html(fig: Figure) -> Markup:
+    """The figure embedded as a base64 PNG with its caption."""
+    return fragment('<figure><img alt="{{ title }}" src="data:image/png;base64,{{ b64 }}">\n'
+                    '<figcaption>Figure: {{ caption }}</figcaption></figure>\n',
+                    title=fig.title, caption=fig.caption, b64=base64.b64encode(fig.png).decode("ascii"))
+
+
+def clean(x: Any) -> Any:
+    """JSON-safe: NaN -> None, numpy scalars -> Python."""
+    if hasattr(x, "item") and not isinstance(x, (list, dict)):
+        x = x.item()
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    return x

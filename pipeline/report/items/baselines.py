@@ -1,0 +1,118 @@
+"""Report items of the unsupervised heart-rate baselines (POS, CHROM)."""
+
+from __future__ import annotations
+
+from pipeline.report import tables as T
+from pipeline.report.figures import hr_scatter_figure
+from pipeline.report.items.base import (
+    ItemOutput, Published, ReportContext, ReportItem, clean, figure_files, figure_html, fragment, table_files, wide,
+)
+
+SECTION = "Unsupervised heart-rate baselines (POS, CHROM)"
+NO_RESULTS = "<p>No unsupervised results available.</p>"
+METHOD_ROWS = tuple(T.METHOD_ROWS.values())  # the published row ids of POS and CHROM
+
+
+class UnsupervisedVsPublished(ReportItem):
+    id = "unsupervised_vs_published"
+    section = SECTION
+    title = "POS and CHROM beside the published values"
+    caption = ("Heart rate estimated from each trial's face-mean RGB and compared with the rate of the "
+               "ground-truth pulse wave (BP wave for BP4D+, PPG for UBFC-rPPG and PURE), on the test "
+               "trials of every fold. \"diff\" is ours minus the published value.")
+    # the POS/CHROM rows of every published table with heart rates of a dataset the baselines run on
+    published = (Published("paper_table2", METHOD_ROWS), Published("paper_table3_ubfc", METHOD_ROWS),
+                 Published("paper_table3_pure", METHOD_ROWS))
+    reads = ("unsupervised",)
+
+    BLOCK = """{% for b in blocks %}<h4>{{ b.title }}</h4>
+<p class="source">Data: {{ b.origin }}. Published: {{ b.source }}.</p>
+{{ b.table }}
+{% else %}<p>No unsupervised results available.</p>
+{% endfor %}"""
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        results = ctx.inputs.unsupervised
+        long = T.unsupervised_long(results)
+        files = table_files("unsupervised_vs_published", long, ctx.digits)
+        blocks = []
+        for r in results:
+            wide_table = T.unsupervised_wide(long, r.dataset)
+            files.update(table_files(f"unsupervised_{r.dataset}", wide_table, ctx.digits))
+            table = T.published_hr_table(r.dataset)
+            blocks.append({
+                "title": f"{ctx.name(r.dataset)} ({r.metrics.get('hr_mode', 'trial')} rates)",
+                "origin": ctx.origin(r.dataset),
+                "source": (T.published(table).attrs["source"] if table
+                           else "no published POS/CHROM numbers for this dataset"),
+                "table": wide(wide_table, ctx.digits, signed=("diff",)),
+            })
+        unsup: dict = {}
+        for _, r in long.iterrows():
+            d = unsup.setdefault(r["dataset"], {}).setdefault(r["method"], {})
+            d[r["metric"]] = clean(r["reproduced"])
+            d[f"{r['metric']}_published"] = clean(r["published"])
+            d[f"{r['metric']}_diff"] = clean(r["difference"])
+            d["n_trials"] = clean(r["n_trials"])
+        return ItemOutput(fragment(self.BLOCK, blocks=blocks), files, {"unsupervised": unsup})
+
+
+class UnsupervisedPerFold(ReportItem):
+    id = "unsupervised_per_fold"
+    section = SECTION
+    title = "Per fold"
+    caption = ("Heart-rate metrics of POS and CHROM on the test trials of each fold, with the trials "
+               "evaluated and excluded; no published counterpart.")
+    published = ()
+    reads = ("unsupervised",)
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        results = ctx.inputs.unsupervised
+        per_fold = T.unsupervised_per_fold(results)
+        if not per_fold.empty:
+            html = wide(per_fold, ctx.digits)
+        elif results:
+            html = fragment("<p>No per-fold results recorded.</p>")
+        else:
+            html = fragment(NO_RESULTS)
+        return ItemOutput(html, table_files("unsupervised_per_fold", per_fold, ctx.digits))
+
+
+class UnsupervisedExcluded(ReportItem):
+    id = "unsupervised_excluded"
+    section = SECTION
+    title = "Trials left out of the baseline metrics"
+    caption = ("Trials a method could not evaluate (status other than ok in the predictions) and trials "
+               "whose subject is in no fold's test set, with the reason.")
+    published = ()
+    reads = ("unsupervised",)
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        results = ctx.inputs.unsupervised
+        excl = T.unsupervised_exclusions(results)
+        if not excl.empty:
+            html = wide(excl, ctx.digits)
+        elif results:
+            html = fragment("<p>No trial left out.</p>")
+        else:
+            html = fragment(NO_RESULTS)
+        return ItemOutput(html, table_files("unsupervised_excluded", excl, ctx.digits))
+
+
+class HrScatter(ReportItem):
+    id = "hr_scatter"
+    section = SECTION
+    title = "Estimated against ground-truth heart rate"
+    caption = ("Heart rate of each method against the rate of the ground-truth pulse, one point per "
+               "evaluated trial (or window), with the identity line; one figure per dataset.")
+    published = ()
+    reads = ("unsupervised",)
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        figures = [hr_scatter_figure(r, ctx.commit) for r in ctx.inputs.unsupervised]
+        files: dict = {}
+        for fig in figures:
+            files.update(figure_files(fig))
+        html = fragment("{% for f in figs %}{{ f }}{% else %}" + NO_RESULTS + "{% endfor %}",
+                        figs=[figure_html(f) for f in figures])
+        return ItemOutput(html, files)

@@ -1,0 +1,66 @@
+"""Report items of the datasets: trial and subject counts, excluded trials, subject splits."""
+
+from __future__ import annotations
+
+from pipeline.report import tables as T
+from pipeline.report.items.base import ItemOutput, ReportContext, ReportItem, fragment, table_files, wide
+
+SECTION = "Datasets"
+
+
+class DatasetSummary(ReportItem):
+    id = "datasets"
+    section = SECTION
+    title = "Dataset summary"
+    caption = ("Trials, excluded trials, subjects and folds of every dataset, from the ingest manifests "
+               "and the subject splits; the data origin says whether the data are the built-in "
+               "semi-synthetic data or user-supplied.")
+    published = ()
+    reads = ("manifests", "splits")
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        manifests = ctx.inputs.manifests
+        summary = T.dataset_summary(manifests, ctx.inputs.splits)
+        if not summary.empty:
+            summary.insert(1, "data origin", [ctx.origin(ds) for ds in summary["dataset"]])
+        datasets = {}
+        for ds, m in manifests.items():
+            datasets[ds] = {"trials": int(len(m)), "trials_ok": int((m["status"] == "ok").sum()),
+                            "trials_excluded": int((m["status"] != "ok").sum()),
+                            "data_origin": ctx.origins.get(ds, {"kind": "unknown"})}
+        html = wide(summary, ctx.digits) if not summary.empty else fragment("<p>No manifest available.</p>")
+        return ItemOutput(html, table_files("datasets", summary, ctx.digits), {"datasets": datasets})
+
+
+class Exclusions(ReportItem):
+    id = "exclusions"
+    section = SECTION
+    title = "Excluded trials"
+    caption = "Trials the ingest stage excluded, grouped by dataset and reason, with their trial ids."
+    published = ()
+    reads = ("manifests",)
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        excl = T.exclusions(ctx.inputs.manifests)
+        if not excl.empty:
+            html = wide(excl, ctx.digits)
+        elif ctx.inputs.manifests:
+            html = fragment("<p>No trial excluded.</p>")
+        else:
+            html = fragment("<p>No manifest available.</p>")
+        return ItemOutput(html, table_files("exclusions", excl, ctx.digits))
+
+
+class Splits(ReportItem):
+    id = "splits"
+    section = SECTION
+    title = "Splits"
+    caption = ("Test subjects of every fold, the subjects in no published split and the subjects the "
+               "split excludes, with the reason.")
+    published = ()
+    reads = ("splits",)
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        tab = T.split_details(ctx.inputs.splits)
+        html = wide(tab, ctx.digits) if not tab.empty else fragment("<p>No splits available.</p>")
+        return ItemOutput(html, table_files("splits", tab, ctx.digits))

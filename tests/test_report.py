@@ -23,6 +23,8 @@ from pipeline.report import items as report_items
 from pipeline.report.inputs import INPUT_NAMES, UndeclaredInput
 from pipeline.report.items.base import ItemOutput, Published, ReportItem, fragment, table_files
 from pipeline.report.tables import AUDIT_COLUMNS, DATASET_NAMES, published_hr_table
+from pipeline.stages import report as report_stage
+from tests.tiny_config import ROOT
 from tests.test_unsupervised import FPS, _bp_wave, _trace, _write_trial
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,20 +121,14 @@ def inputs(tmp_path: Path) -> build.ReportInputs:
         unsupervised=[_unsup(tmp_path / "unsup/ubfc", "ubfc", UBFC), _unsup(tmp_path / "unsup/bp4d", "bp4d", BP4D)],
         audit=audit, caches=[tmp_path / "cache/ubfc"],
         raw=[_raw(tmp_path / "raw/ubfc", "ubfc", UBFC_SKIN, UBFC_RENDERED),
-             _raw(tmp_path / "raw/bp4d", "bp4d", None, {"F001T1": 80.0})])
-
-
-# params.yaml may list the evaluated pulse datasets under unsupervised.datasets (the report reads
-# it, when present, for the waveform fallback and the absent-result notes)
-HAS_PULSE_LIST = "datasets" in PARAMS["unsupervised"]
+             _raw(tmp_path / "raw/bp4d", "bp4d", None, {"F001T1": 80.0})],
+        sheet=ROOT / "experiments.yaml", audit_runs=["compute_audit/all_variants"])
 
 
 def _params(**report_overrides) -> dict:
     p = copy.deepcopy(PARAMS)
     p["datasets"] = ["bp4d", "ubfc"]
     p["synth"]["datasets"] = ["bp4d", "ubfc"]
-    if HAS_PULSE_LIST:
-        p["unsupervised"]["datasets"] = ["bp4d", "ubfc"]
     p["report"].update(report_overrides)
     return validate_params(p)
 
@@ -250,13 +246,24 @@ def test_cli(inputs, tmp_path):
     pfile = tmp_path / "params.yaml"
     pfile.write_text(yaml.safe_dump(_params()))
     out = tmp_path / "reports"
-    build.main(["--params", str(pfile), "--out", str(out),
-                "--manifests", *map(str, inputs.manifests), "--splits", *map(str, inputs.splits),
-                "--unsupervised", *map(str, inputs.unsupervised), "--audit", str(inputs.audit),
-                "--caches", *map(str, inputs.caches), "--raw", *map(str, inputs.raw)])
+    report_stage.main(["--params", str(pfile), "--out", str(out),
+                       "--manifests", *map(str, inputs.manifests), "--splits", *map(str, inputs.splits),
+                       "--unsupervised", *map(str, inputs.unsupervised), "--audit", str(inputs.audit),
+                       "--audit-runs", "compute_audit/all_variants",
+                       "--caches", *map(str, inputs.caches), "--raw", *map(str, inputs.raw),
+                       "--sheet", str(ROOT / "experiments.yaml")])
     assert (out / "index.html").is_file() and (out / "metrics.json").is_file()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
-    assert json.loads((out / "metrics.json").read_text())["data_origin"]["ubfc"]["kind"] == "built-in"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["data_origin"]["ubfc"]["kind"] == "built-in"
+    # every row of the sheet is accounted for: Table 1 is declared but has no results yet, and
+    # the rows of datasets outside 'datasets' (pure) are left out with the reason
+    runs = metrics["runs"]
+    assert runs["compute_audit/all_variants"] == "results shown"
+    assert runs["table1/bigsmall"] == "not run: no results in this report"
+    assert runs["baselines/pure"] == "left out: pure not in params.yaml 'datasets'"
+    sheet_table = pd.read_csv(out / "tables" / "experiment_sheet.csv")
+    assert len(sheet_table) == len(runs) and "paper_table1/bigsmall" in set(sheet_table["published"])
 
 
 def test_data_origin_in_every_dataset_section(inputs, tmp_path):
@@ -322,11 +329,10 @@ def test_no_skin_type_truth_never_crashes(inputs, tmp_path):
     assert "UBFC-rPPG: the built-in data has no skin-type truth" in html
 
 
-@pytest.mark.skipif(not HAS_PULSE_LIST, reason="params.yaml lists no unsupervised.datasets to fall back on")
 def test_example_waveform_null_takes_the_first_pulse_dataset(inputs, tmp_path):
+    """null: the first dataset with baseline results and a cache (bp4d has results, no cache)."""
     params = _params()
     params["report"]["example_waveform"]["dataset"] = None
-    params["unsupervised"]["datasets"] = ["ubfc", "bp4d"]
     build.build_report(validate_params(params), inputs, tmp_path / "reports")
     assert (tmp_path / "reports" / "figures" / "waveform_ubfc.png").is_file()
 
@@ -416,7 +422,7 @@ def test_a_registered_item_appears_without_touching_the_template(inputs, tmp_pat
     out = tmp_path / "reports"
     metrics = build.build_report(_params(), inputs, out)
     html = (out / "index.html").read_text()
-    assert "<h2>8. Extra results</h2>" in html  # a new section after the seven
+    assert "<h2>9. Extra results</h2>" in html  # a new section after the eight
     start = html.index('<section id="extra_table">')
     assert html.index("An extra table", start) < html.index("Trials per dataset, counted again", start) \
         < html.index("2 datasets counted", start)

@@ -1,9 +1,9 @@
-"""Stage ``report``: reports/index.html with every reproduced number beside the published one.
+"""The report: reports/index.html with every reproduced number beside the published one.
 
-``python -m pipeline report --params params.yaml --out reports
+``build_report`` (run by ``python -m pipeline report --params params.yaml --out reports
 --manifests data/interim/bp4d/manifest.csv ... --splits data/interim/bp4d/splits.json ...
---unsupervised results/unsupervised/bp4d ... --audit results/compute/audit.csv
---caches data/cache/bp4d ... --raw data/raw/bp4d ...`` writes
+--unsupervised results/runs/baselines/bp4d ... --audit results/runs/compute_audit/all_variants/audit.csv
+--caches data/cache/bp4d ... --raw data/raw/bp4d ... --sheet experiments.yaml``) writes
 
     reports/index.html        self-contained (figures as base64 PNG, inline CSS, no scripts)
     reports/metrics.json      the reproduced numbers, published values and differences
@@ -28,14 +28,12 @@ what depends on it. An input that exists but is malformed raises InputError nami
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from pipeline.atomic import atomic_path, write_json, write_text
-from pipeline.config import load_params
 from pipeline.provenance import provenance
 from pipeline.raw_data import describe_origin
 from pipeline.reference.papers import table_info, table_names
@@ -44,7 +42,7 @@ from pipeline.report import tables as T
 from pipeline.report.inputs import InputView, LoadedInputs, ReportInputs, load_inputs
 from pipeline.report.items.base import FILE_DIRS, ItemOutput, ReportContext, ReportItem
 
-__all__ = ["ReportInputs", "build_report", "check_items", "main"]
+__all__ = ["ReportInputs", "build_report", "check_items"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "index.html.j2"
@@ -146,21 +144,3 @@ def build_report(params: dict, inputs: ReportInputs, out: str | Path) -> dict:
                "absent_inputs": len(absent), "provenance": prov}
     write_json(out / "metrics.json", metrics)
     return metrics
-
-
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline report", description=__doc__.split("\n")[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", required=True, type=Path, help="reports")
-    parser.add_argument("--manifests", nargs="*", type=Path, default=[], help="data/interim/<ds>/manifest.csv ...")
-    parser.add_argument("--splits", nargs="*", type=Path, default=[], help="data/interim/<ds>/splits.json ...")
-    parser.add_argument("--unsupervised", nargs="*", type=Path, default=[], help="results/unsupervised/<ds> ...")
-    parser.add_argument("--audit", type=Path, default=None, help="results/compute/audit.csv")
-    parser.add_argument("--caches", nargs="*", type=Path, default=[], help="data/cache/<ds> ...")
-    parser.add_argument("--raw", nargs="*", type=Path, default=[],
-                        help="data/raw/<ds> ... (data origin; skin-type truth of built-in data)")
-    args = parser.parse_args(argv)
-    inputs = ReportInputs(args.manifests, args.splits, args.unsupervised, args.audit, args.caches, args.raw)
-    metrics = build_report(load_params(args.params), inputs, args.out)
-    print(f"report: {args.out / 'index.html'} written ({metrics['absent_inputs']} absent inputs, "
-          f"{metrics.get('deviations_from_paper', 0)} settings deviating from the paper)")

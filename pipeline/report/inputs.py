@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline.cache import open_cache
 from pipeline.errors import InputError
+from pipeline.experiments.sheet import load_sheet
 from pipeline.raw_data import TRUTH_SUMMARY, data_origin, generator_summary
 from pipeline.report import tables as T
 
@@ -30,6 +31,8 @@ class ReportInputs:
     audit: Path | None = None
     caches: list[Path] = field(default_factory=list)
     raw: list[Path] = field(default_factory=list)
+    sheet: Path | None = None       # experiments.yaml: the runs the report accounts for
+    audit_runs: list[str] = field(default_factory=list)   # sheet run ids the audit comes from
 
 
 # the names an item may list in ``reads``: the fields of ReportInputs
@@ -46,6 +49,8 @@ class LoadedInputs:
     audit: pd.DataFrame | None                  # the compute audit
     caches: dict[str, Path]                     # dataset -> cache folder
     raw: dict[str, dict]                        # dataset -> generator summary (built-in data only)
+    sheet: dict | None                          # the experiment sheet
+    audit_runs: list[str]                       # sheet run ids the compute audit comes from
     origins: dict[str, dict]                    # dataset -> data origin (from any of the inputs)
     used: list[Path]                            # the files read (hashed into the provenance)
     absent: list[str]                           # what was missing, in words
@@ -151,9 +156,12 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
             absent.append(f"no manifest of dataset {ds}")
         if inputs.splits and ds not in splits:
             absent.append(f"no splits of dataset {ds}")
-    have = {r.dataset for r in results}
-    for ds in params.get("unsupervised", {}).get("datasets", []):
-        if ds not in have:
-            absent.append(f"no unsupervised results of dataset {ds}")
+    sheet = None
+    if inputs.sheet is None:
+        absent.append("no experiment sheet was given (--sheet)")
+    else:
+        sheet = load_sheet(inputs.sheet)
+        used.append(Path(inputs.sheet))
     return LoadedInputs(manifests=manifests, splits=splits, unsupervised=sorted(results, key=lambda r: r.dataset),
+                        sheet=sheet, audit_runs=list(inputs.audit_runs) if audit is not None else [],
                         caches=caches, audit=audit, raw=truths, origins=origins, used=used, absent=absent)

@@ -14,17 +14,18 @@ class ExampleWaveform(ReportItem):
     caption = ("POS output of one cached trial against its ground-truth pulse and the POS pseudo-label "
                "stored by the preprocess stage (report.example_waveform in params.yaml chooses the trial).")
     published = ()
-    reads = ("caches",)
+    reads = ("caches", "unsupervised")
 
     def build(self, ctx: ReportContext) -> ItemOutput:
         wf = ctx.params["report"]["example_waveform"]
-        # null: the first evaluated pulse dataset (so narrowing 'datasets' needs no edit here)
-        pulse_datasets = ctx.params.get("unsupervised", {}).get("datasets", [])
-        dataset = wf["dataset"] if wf["dataset"] is not None else (pulse_datasets[0] if pulse_datasets else None)
         caches = ctx.inputs.caches
+        # null: the first dataset with baseline results and a cache (so narrowing 'datasets'
+        # needs no edit here)
+        pulse_datasets = [r.dataset for r in ctx.inputs.unsupervised if r.dataset in caches]
+        dataset = wf["dataset"] if wf["dataset"] is not None else (pulse_datasets[0] if pulse_datasets else None)
         figure, missing, absent = None, "", []
         if dataset is None:
-            missing = "report.example_waveform.dataset is null and unsupervised.datasets is empty"
+            missing = "report.example_waveform.dataset is null and no baseline run has a cached dataset"
         elif dataset in caches:
             try:
                 figure = waveform_figure(caches[dataset], dataset, ctx.params["signals"],

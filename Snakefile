@@ -1,6 +1,7 @@
 # Multi-task camera physiology (BigSmall) reference pipeline.
-# Snakemake executes the DAG; dvc.yaml mirrors it stage for stage (tests/test_dag_parity.py keeps
-# the two identical) and records versions. All configuration is params.yaml.
+# The DAG is declared once, in pipeline/dag/spec.py: Snakemake builds its rules from it
+# (workflow/rules/stages.smk) and dvc.yaml is rendered from it. Configuration: params.yaml
+# (stage defaults) and experiments.yaml (the sheet of runs).
 
 from snakemake.utils import min_version
 
@@ -14,16 +15,12 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/preprocess.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/compute.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/stages.smk"
 
 
 rule all:
     input:
-        all_outputs(),
+        all_outputs(CFG),
     default_target: True
 
 

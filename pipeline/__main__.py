@@ -1,43 +1,33 @@
 """Command line: ``python -m pipeline <stage> [options]``.
 
-Every stage is a pure function in its own module plus a thin ``main(argv)`` that reads its
-params.yaml section; this dispatcher only routes and turns PipelineError into one line.
+Routes to ``pipeline.stages.<stage>`` (dashes for underscores). The stages are found in that
+package, so there is no list to maintain, and no job depends on this dispatcher: the DAG runs
+``python -m pipeline.stages.<name>`` directly.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
 
-from pipeline.errors import PipelineError
+import pipeline.stages
+from pipeline.cli import run_main
 
-# stage name -> module exposing main(argv: list[str]) -> None
-STAGES = {
-    "generate": "pipeline.synth.generate",
-    "ingest": "pipeline.ingest",
-    "splits": "pipeline.splits",
-    "preprocess": "pipeline.preprocess",
-    "unsupervised": "pipeline.unsupervised",
-    "compute-audit": "pipeline.compute_audit",
-    "report": "pipeline.report.build",
-    "validate-params": "pipeline.validate_params",
-}
+
+def stage_names() -> list[str]:
+    """Command names of the stage modules."""
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(pipeline.stages.__path__))
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in STAGES:
-        names = ", ".join(sorted(STAGES))
-        print(f"usage: python -m pipeline <stage> [options]\nstages: {names}", file=sys.stderr)
+    names = stage_names()
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in names:
+        print(f"usage: python -m pipeline <stage> [options]\nstages: {', '.join(names)}", file=sys.stderr)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
-    stage, rest = argv[0], argv[1:]
-    try:
-        module = importlib.import_module(STAGES[stage])
-        module.main(rest)
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    module = importlib.import_module(f"pipeline.stages.{argv[0].replace('-', '_')}")
+    return run_main(module.main, argv[1:])
 
 
 if __name__ == "__main__":

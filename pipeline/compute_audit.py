@@ -9,7 +9,6 @@ tolerance checks, provenance). FLOPs follow the paper's convention (see
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 from typing import Any
@@ -139,34 +138,31 @@ def compute_audit(variants: list[str], n_frames: int, flops_tolerance: float,
     return table, details
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline compute-audit", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="results/compute/audit.csv")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    cfg = params["compute"]
-    variants = list_variants() if cfg["variants"] == "all" else list(cfg["variants"])
+def write_compute_audit(settings: dict, out: Path, seed: int | None = None) -> None:
+    """Audit the variants of ``settings`` (the compute section, with a run's overrides); write
+    the table to ``out`` (CSV) and the details to audit.json beside it, then fail (InputError)
+    when ``settings['strict']`` and a count disagrees with the published figure."""
+    variants = list_variants() if settings["variants"] == "all" else list(settings["variants"])
     reference = load_reference()
-    table, details = compute_audit(variants, cfg["n_frames"], cfg["flops_tolerance"], reference)
+    table, details = compute_audit(variants, settings["n_frames"], settings["flops_tolerance"], reference)
     failures = [
         f"{v}: params {d['params']}" if d["params_match"] is False else f"{v}: FLOPs outside tolerance"
         for v, d in details.items()
         if d["params_match"] is False or d["flops_within_tolerance"] is False
     ]
-    out = Path(args.out)
+    out = Path(out)
     buf = io.StringIO()
     table.to_csv(buf, index=False)
     write_text(out, buf.getvalue())
     write_json(out.with_name("audit.json"), {
         "convention": reference.get("convention"),
-        "n_frames": cfg["n_frames"],
-        "flops_tolerance": cfg["flops_tolerance"],
+        "n_frames": settings["n_frames"],
+        "flops_tolerance": settings["flops_tolerance"],
         "all_checks_pass": not failures,
         "failures": failures,
         "variants": details,
-        "provenance": provenance(cfg, [REFERENCE_PATH], params.get("seed")),
+        "provenance": provenance(settings, [REFERENCE_PATH], seed),
     })
     print(table[["variant", "params", "mflops_per_frame", "published_mflops", "mflops_rel_diff"]].to_string(index=False))
-    if failures and cfg["strict"]:
+    if failures and settings["strict"]:
         raise InputError(REFERENCE_PATH, "compute audit disagrees with the published figures: " + "; ".join(failures))

@@ -82,7 +82,6 @@ def _dataset_lists(params: dict) -> list[tuple[str, list[str]]]:
     waveform = params["report"]["example_waveform"]["dataset"]
     return [
         ("synth.datasets", list(params["synth"]["datasets"])),
-        ("unsupervised.datasets", list(params["unsupervised"]["datasets"])),
         ("preprocess.crop_to_au_range", list(params["preprocess"]["crop_to_au_range"])),
         ("report.example_waveform.dataset", [] if waveform is None else [waveform]),
     ]

@@ -26,7 +26,6 @@ frames inside the AU-coded segment that lack a code for at least one AU) and
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import zipfile
 import zlib
@@ -246,17 +245,11 @@ def write_manifest(table: pd.DataFrame, kinds: Counter, out: Path, dataset: str,
     write_json(out.with_suffix(".json"), meta)
 
 
-def main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser(prog="python -m pipeline ingest", description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, type=check_dataset)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--raw", required=True, type=Path, help="data/raw/<dataset> in the real layout")
-    ap.add_argument("--out", required=True, type=Path, help="data/interim/<dataset>/manifest.csv")
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
-    if args.dataset not in params["synth"]["datasets"]:
-        require_user_data(args.dataset, args.raw)  # one line naming the folder (DVC runs this too)
-    table, kinds = ingest(args.dataset, args.raw, params["ingest"])
-    write_manifest(table, kinds, args.out, args.dataset, args.raw, params)
+def ingest_dataset(dataset: str, raw: Path, out: Path, params: dict) -> str:
+    """Scan ``raw``, write the manifest and its sidecar to ``out``; return a one-line summary."""
+    if dataset not in params["synth"]["datasets"]:
+        require_user_data(dataset, raw)  # one line naming the folder (DVC runs this too)
+    table, kinds = ingest(dataset, raw, params["ingest"])
+    write_manifest(table, kinds, out, dataset, raw, params)
     ok = int((table["status"] == "ok").sum())
-    print(f"ingest {args.dataset}: {len(table)} trials, {ok} ok, {len(table) - ok} excluded -> {args.out}")
+    return f"ingest {dataset}: {len(table)} trials, {ok} ok, {len(table) - ok} excluded -> {out}"

@@ -57,8 +57,6 @@ RGB trace and the labels are signals, not video).
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -75,6 +73,7 @@ from pipeline import frames as frame_ops
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS, QUALITY_COLUMNS, chunk_rows
 from pipeline.config import load_params, params_hash
+from pipeline.dag.closure import code_fingerprint
 from pipeline.datasets.base import TrialData
 from pipeline.errors import InputError
 from pipeline.provenance import provenance
@@ -147,35 +146,13 @@ def settings_from_params(params: dict[str, Any], dataset: str) -> Settings:
 # cache key
 
 
-# The modules and packages whose code shapes the cache content: the same list the preprocess
-# job depends on in the DAG (workflow/rules/preprocess.smk, dvc.yaml), so an edit that re-runs
-# the job also changes the key.
-KEY_SOURCES = ("preprocess.py", "frames.py", "cache.py", "datasets", "signals")
-
-
-def _module_files() -> list[Path]:
-    """Source files whose code shapes the cache content, in a stable order."""
-    here = Path(__file__).resolve().parent
-    files: list[Path] = []
-    for name in KEY_SOURCES:
-        path = here / name
-        if path.is_dir():
-            files.extend(sorted(path.rglob("*.py")))
-        else:
-            files.append(path)
-    return files
-
-
 def code_version() -> str:
-    """Hash of the cache format version and the source of every module that shapes the content
-    (the writer, frame operations, the layout readers and label alignment, the signal code behind
-    the POS pseudo-label). The dataset enters the key separately (``cache_key``)."""
-    digest = hashlib.sha256(FORMAT_VERSION.encode())
-    root = Path(__file__).resolve().parent
-    for path in _module_files():
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    """Hash of the cache format version and of every file this module runs or reads (its import
+    closure: the writer, frame operations, layout readers, label alignment, the signal code
+    behind the POS pseudo-label). The DAG's preprocess job depends on the same files, so an edit
+    that re-runs the job also changes the key, and no other edit does. The dataset enters the
+    key separately (``cache_key``)."""
+    return code_fingerprint("pipeline.preprocess", extra=FORMAT_VERSION)
 
 
 def cache_key(dataset: str, settings: Settings, code: str | None = None) -> str:
@@ -683,20 +660,9 @@ def preprocess_dataset(
                              progress=progress)
 
 
-def main(argv: list[str]) -> None:
-    from pipeline.datasets import check_dataset  # unknown --dataset: one line, before any file
-
-    parser = argparse.ArgumentParser(prog="python -m pipeline preprocess", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, type=check_dataset)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--raw", required=True, type=Path)
-    parser.add_argument("--manifest", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    settings = settings_from_params(params, args.dataset)
-    keydir = preprocess_dataset(
-        args.dataset, args.raw, args.manifest, args.out, settings, progress=not args.no_progress
-    )
-    print(f"preprocess {args.dataset}: cache written to {keydir}")
+def preprocess_from_params(dataset: str, raw: Path, manifest: Path, out: Path, params: dict,
+                           progress: bool = True) -> str:
+    """Write the keyed cache of ``dataset`` with the settings of params.yaml; one-line summary."""
+    settings = settings_from_params(params, dataset)
+    keydir = preprocess_dataset(dataset, raw, manifest, out, settings, progress=progress)
+    return f"preprocess {dataset}: cache written to {keydir}"

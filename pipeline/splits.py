@@ -11,7 +11,6 @@ nearly equal folds. Only subjects with at least one ``ok`` trial are placed.
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -86,21 +85,13 @@ def make_splits(dataset: str, manifest: pd.DataFrame, cfg: dict, seed: int) -> d
             "excluded_subjects": dict(sorted(excluded.items(), key=lambda kv: natural_key(kv[0])))}
 
 
-def main(argv: list[str]) -> None:
-    from pipeline.datasets import check_dataset  # unknown --dataset: one line, before any file
-
-    ap = argparse.ArgumentParser(prog="python -m pipeline splits", description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, type=check_dataset)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--manifest", required=True, type=Path, help="data/interim/<dataset>/manifest.csv")
-    ap.add_argument("--out", required=True, type=Path, help="data/interim/<dataset>/splits.json")
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
-    manifest = read_manifest(args.manifest)
-    doc = make_splits(args.dataset, manifest, params["splits"], params["seed"])
+def split_dataset(dataset: str, manifest_path: Path, out: Path, params: dict) -> str:
+    """Folds of ``dataset`` from its manifest, written to ``out``; return a one-line summary."""
+    manifest = read_manifest(manifest_path)
+    doc = make_splits(dataset, manifest, params["splits"], params["seed"])
     doc["provenance"] = provenance({"splits": params["splits"], "seed": params["seed"],
-                                    "dataset": args.dataset}, data_paths=[args.manifest],
+                                    "dataset": dataset}, data_paths=[manifest_path],
                                    seed=params["seed"])
-    write_json(args.out, doc)
+    write_json(out, doc)
     sizes = ", ".join(f"{f['name']}: {len(f['test'])} test" for f in doc["folds"])
-    print(f"splits {args.dataset}: {sizes} -> {args.out}")
+    return f"splits {dataset}: {sizes} -> {out}"

@@ -23,7 +23,6 @@ reason, and left out of the metrics.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -37,7 +36,8 @@ from tqdm import tqdm
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cache import QUALITY_COLUMNS, open_cache
 from pipeline.config import load_params
-from pipeline.errors import InputError
+from pipeline.errors import ConfigError, InputError
+from pipeline.experiments.sheet import Run, run_settings
 from pipeline.folds import fold_of_subjects
 from pipeline.provenance import provenance
 from pipeline.metrics import rates as rate_errors
@@ -231,35 +231,22 @@ def write_outputs(predictions: pd.DataFrame, metrics: dict[str, Any], out: str |
     write_json(out / "metrics.json", metrics)
 
 
-def main(argv: list[str]) -> None:
-    from pipeline.datasets import check_dataset  # unknown --dataset: one line, before any file
-
-    parser = argparse.ArgumentParser(prog="python -m pipeline unsupervised", description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", required=True, type=check_dataset)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--cache", required=True, type=Path, help="data/cache/<dataset>")
-    parser.add_argument("--splits", required=True, type=Path, help="data/interim/<dataset>/splits.json")
-    parser.add_argument("--manifest-summary", type=Path, default=None,
-                        help="data/interim/<dataset>/manifest.json (data origin); default: the "
-                             "manifest.json beside --splits, when there is one")
-    parser.add_argument("--out", required=True, type=Path, help="results/unsupervised/<dataset>")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    section = params["unsupervised"]
-    if args.dataset not in section["datasets"]:
-        raise InputError(args.params, f"dataset '{args.dataset}' not in unsupervised.datasets")
-    summary = args.manifest_summary
-    if summary is None and (args.splits.parent / "manifest.json").is_file():
-        summary = args.splits.parent / "manifest.json"  # ingest and splits share data/interim/<dataset>/
+def evaluate_baseline_run(params: dict, run: Run, cache_root: Path, splits_path: Path,
+                          manifest_summary: Path | None, out: Path, progress: bool = True) -> str:
+    """Evaluate one baseline row of the sheet (its test data, its settings) and write
+    predictions.csv and metrics.json under ``out``; return a one-line summary."""
+    if run.test_data is None:
+        raise ConfigError(f"experiments.yaml: key '{run.tracked_key}.test_data': a baseline run needs test data")
+    section = run_settings(params, run)
     predictions, metrics = run_unsupervised(
-        args.dataset, args.cache, args.splits, params["signals"], section, progress=not args.no_progress,
-        manifest_summary=summary,
+        run.test_data, cache_root, splits_path, params["signals"], section, progress=progress,
+        manifest_summary=manifest_summary,
     )
-    write_outputs(predictions, metrics, args.out)
+    metrics["run"] = run.id
+    write_outputs(predictions, metrics, out)
     summary = ", ".join(
         f"{m} MAE {metrics[m]['hr_mae']:.2f} bpm over {metrics[m]['n_trials']} trials"
         if metrics[m]["hr_mae"] is not None else f"{m}: no trial evaluated"
         for m in section["methods"]
     )
-    print(f"unsupervised {args.dataset} ({metrics['data_origin']['kind']} data): {summary}")
+    return f"unsupervised {run.id} ({metrics['data_origin']['kind']} data): {summary}"

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import ingest, preprocess, splits, unsupervised
+from pipeline.experiments.sheet import load_sheet, runs_of
+from pipeline.stages import generate, ingest, preprocess, splits, unsupervised
 from pipeline.cache import open_cache
-from pipeline.synth import generate
-from tests.tiny_config import tiny_params
+from tests.tiny_config import ROOT, tiny_params
 
 pytestmark = pytest.mark.usefixtures("no_progress_bars")
 
@@ -59,9 +59,11 @@ def run_stages(root: Path, dataset: str, difficulty: str, sizes: dict) -> Path:
     splits.main(p + ["--manifest", str(interim / "manifest.csv"), "--out", str(interim / "splits.json")])
     preprocess.main(p + ["--raw", str(raw), "--manifest", str(interim / "manifest.csv"),
                          "--out", str(cache), "--no-progress"])
-    if dataset in params["unsupervised"]["datasets"]:
-        unsupervised.main(p + ["--cache", str(cache), "--splits", str(interim / "splits.json"),
-                               "--out", str(root / "results"), "--no-progress"])
+    baseline = [r.id for r in runs_of(load_sheet(ROOT / "experiments.yaml"), "unsupervised") if r.test_data == dataset]
+    if baseline:
+        unsupervised.main(["--run", baseline[0], "--params", str(pfile), "--sheet", str(ROOT / "experiments.yaml"),
+                           "--cache", str(cache), "--splits", str(interim / "splits.json"),
+                           "--out", str(root / "results"), "--no-progress"])
     return root
 
 

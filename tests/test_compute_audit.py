@@ -16,7 +16,12 @@ from pipeline import compute_audit
 from pipeline.errors import ConfigError, InputError
 from pipeline.models import build_model, count_params, list_variants, variant_info
 from pipeline.models.flops import count_flops
+from pipeline.stages import compute_audit as audit_stage
 from tests.tiny_config import ROOT, tiny_params
+
+# the sheet's compute-audit row (no overrides: the variants come from params.yaml 'compute')
+RUN = "compute_audit/all_variants"
+SHEET = str(ROOT / "experiments.yaml")
 
 PUBLISHED = [n for n in list_variants() if variant_info(n).published_key]  # Table 1, supp. Table 3
 
@@ -115,8 +120,8 @@ def _params_file(tmp_path: Path, **compute: object) -> Path:
 
 def test_stage_writes_the_contract(tmp_path: Path) -> None:
     variants = ["small_branch", "big_branch", "bigsmall", "bigsmall_concat", "bigsmall_lateral_bidir", "jaanet_2018"]
-    out = tmp_path / "results" / "compute" / "audit.csv"
-    compute_audit.main(["--params", str(_params_file(tmp_path, variants=variants)), "--out", str(out)])
+    out = tmp_path / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv"
+    audit_stage.main(["--run", RUN, "--sheet", SHEET, "--params", str(_params_file(tmp_path, variants=variants)), "--out", str(out)])
     table = pd.read_csv(out)
     assert list(table.columns) == compute_audit.COLUMNS
     assert table["variant"].tolist() == variants
@@ -148,13 +153,13 @@ def test_strict_mismatch_fails_after_writing(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(compute_audit, "load_reference", lambda: ref)
     out = tmp_path / "audit.csv"
     with pytest.raises(InputError, match="small_branch"):
-        compute_audit.main(["--params", str(_params_file(tmp_path, variants=["small_branch"])), "--out", str(out)])
+        audit_stage.main(["--run", RUN, "--sheet", SHEET, "--params", str(_params_file(tmp_path, variants=["small_branch"])), "--out", str(out)])
     assert out.exists() and json.loads((tmp_path / "audit.json").read_text())["all_checks_pass"] is False
 
 
 def test_other_chunk_length_is_not_compared(tmp_path: Path) -> None:
     out = tmp_path / "audit.csv"
-    compute_audit.main(["--params", str(_params_file(tmp_path, variants=["bigsmall"], n_frames=5)), "--out", str(out)])
+    audit_stage.main(["--run", RUN, "--sheet", SHEET, "--params", str(_params_file(tmp_path, variants=["bigsmall"], n_frames=5)), "--out", str(out)])
     row = pd.read_csv(out).iloc[0]
     assert pd.isna(row["published_mflops"]) and "N=3" in row["note"]
     # Big once per 5 frames: (450,966,528 + 5 * (3,068,928 + 1,992,448)) / 5
@@ -163,6 +168,6 @@ def test_other_chunk_length_is_not_compared(tmp_path: Path) -> None:
 
 def test_schema_rejects_bad_section(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="compute"):
-        compute_audit.main(["--params", str(_params_file(tmp_path, variants=["bigsmal"])), "--out", str(tmp_path / "a.csv")])
+        audit_stage.main(["--run", RUN, "--sheet", SHEET, "--params", str(_params_file(tmp_path, variants=["bigsmal"])), "--out", str(tmp_path / "a.csv")])
     with pytest.raises(ConfigError, match="compute"):
-        compute_audit.main(["--params", str(_params_file(tmp_path, n_frames=0)), "--out", str(tmp_path / "a.csv")])
+        audit_stage.main(["--run", RUN, "--sheet", SHEET, "--params", str(_params_file(tmp_path, n_frames=0)), "--out", str(tmp_path / "a.csv")])

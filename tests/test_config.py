@@ -158,7 +158,6 @@ def test_every_params_key_is_described_in_the_schema():
 # Every list naming datasets, with a value that names bp4d (removed from 'datasets' below).
 DATASET_LISTS = {
     "synth.datasets": ["ubfc", "bp4d"],
-    "unsupervised.datasets": ["bp4d"],
     "preprocess.crop_to_au_range": ["bp4d"],
     "report.example_waveform.dataset": "bp4d",
 }
@@ -169,7 +168,6 @@ def _narrowed() -> dict:
     params = committed()
     params["datasets"] = ["ubfc"]
     params["synth"]["datasets"] = ["ubfc"]
-    params["unsupervised"]["datasets"] = ["ubfc"]
     params["preprocess"]["crop_to_au_range"] = []
     params["report"]["example_waveform"]["dataset"] = "ubfc"
     return params
@@ -178,7 +176,7 @@ def _narrowed() -> dict:
 def test_consistently_narrowed_datasets_are_valid():
     validate_params(_narrowed())
     params = _narrowed()
-    params["report"]["example_waveform"]["dataset"] = None  # null: derived from unsupervised.datasets
+    params["report"]["example_waveform"]["dataset"] = None  # null: the first baseline run's data
     validate_params(params)
 
 

@@ -98,7 +98,7 @@ def test_snakemake_killed_during_onsuccess_commit(tmp_path: Path) -> None:
     env.pop("PIPELINE_FROM_DVC", None)
     repo = make_tiny_clone(tmp_path / "repo")
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["datasets"] = params["synth"]["datasets"] = params["unsupervised"]["datasets"] = ["ubfc"]
+    params["datasets"] = params["synth"]["datasets"] = ["ubfc"]
     params["synth"]["ubfc"].update(subjects=[1, 2, 3], duration_s=3)
     params["preprocess"]["crop_to_au_range"] = []
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

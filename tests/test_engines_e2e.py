@@ -4,6 +4,9 @@
   `dvc status` is clean (onsuccess runs dvc commit).
 - `dvc repro` from another fresh clone builds everything; afterwards Snakemake agrees.
 - Editing one parameter re-runs only the stages that depend on it, under both engines.
+- Code: adding a stage, or editing a module no job runs, leaves every output up to date; an
+  edit re-runs exactly the jobs whose stage module imports the edited file.
+- The sheet: editing one row re-runs only that run's jobs (and the report).
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def dvc_clone(tmp_path_factory):
 def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     repo = snakemake_clone
     assert (repo / "reports" / "index.html").stat().st_size > 0
-    assert (repo / "results" / "compute" / "audit.csv").exists()
+    assert (repo / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv").exists()
     assert snakemake_pending_rules(repo) == {}
     assert dvc_changed_stages(repo) == set()
 
@@ -112,7 +115,7 @@ def test_an_edit_schedules_only_its_dependants(snakemake_clone, key):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     try:
         assert set(snakemake_pending_rules(repo)) == expected_rules
-        assert {s.split("@")[0] for s in dvc_changed_stages(repo)} == expected_stages
+        assert {s.split("-")[0] for s in dvc_changed_stages(repo)} == expected_stages
     finally:
         (repo / "params.yaml").write_text(original)
     assert snakemake_pending_rules(repo) == {}
@@ -123,7 +126,7 @@ def test_snakemake_reruns_only_affected_jobs(snakemake_clone):
     edit_param(repo)
     pending = snakemake_pending_rules(repo)
     assert set(pending) == EXPECTED_AFTER_EDIT, pending
-    assert {s.split("@")[0] for s in dvc_changed_stages(repo)} == {"unsupervised"}
+    assert {s.split("-")[0] for s in dvc_changed_stages(repo)} == {"unsupervised"}
     run(["snakemake", "--cores", "2"], repo)
     assert snakemake_pending_rules(repo) == {}
     assert dvc_changed_stages(repo) == set()
@@ -144,7 +147,97 @@ def test_dvc_repro_reruns_only_affected_stages(dvc_clone):
     repo, _ = dvc_clone
     edit_param(repo)
     out = run(["dvc", "repro"], repo)
-    ran = {s.split("@")[0] for s in re.findall(r"Running stage '([^']+)'", out)}
+    ran = {s.split("-")[0] for s in re.findall(r"Running stage '([^']+)'", out)}
     assert ran == EXPECTED_AFTER_EDIT, out[-3000:]
     assert dvc_changed_stages(repo) == set()
     assert snakemake_pending_rules(repo) == {}
+
+
+def stage_prefixes(names: set[str]) -> set[str]:
+    return {n.split("-")[0] for n in names}
+
+
+@pytest.fixture()
+def restore_files(snakemake_clone):
+    """Undo this test's edits of the clone's files (and dvc.yaml) afterwards."""
+    saved: dict[Path, bytes | None] = {}
+
+    def keep(*rels: str) -> None:
+        for rel in rels:
+            path = snakemake_clone / rel
+            saved.setdefault(path, path.read_bytes() if path.exists() else None)
+
+    keep("dvc.yaml")
+    yield keep
+    for path, data in saved.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(data)
+    assert snakemake_pending_rules(snakemake_clone) == {}
+
+
+EXTRA_STAGE_MODULE = '''"""A stage added by the test: copies a dataset's splits."""
+import shutil
+import sys
+
+
+def main(argv):
+    shutil.copyfile(argv[0], argv[1])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+'''
+
+EXTRA_STAGE_ENTRY = '''
+STAGES.append(Stage(
+    name="extra",
+    module="pipeline.stages.extra",
+    outputs={"duplicate": "results/extra/{dataset}.json"},
+    jobs=_each_dataset,
+    inputs=lambda cfg, job: {"splits": f"data/interim/{job['dataset']}/splits.json"},
+    params=lambda cfg, job: [Param("seed")],
+    args="{input.splits} {output.duplicate}",
+))
+'''
+
+
+def test_adding_a_stage_leaves_existing_outputs_up_to_date(snakemake_clone, restore_files):
+    repo = snakemake_clone
+    restore_files("pipeline/dag/spec.py", "pipeline/stages/extra.py")
+    (repo / "pipeline" / "stages" / "extra.py").write_text(EXTRA_STAGE_MODULE)
+    spec = repo / "pipeline" / "dag" / "spec.py"
+    spec.write_text(spec.read_text() + EXTRA_STAGE_ENTRY)
+    n_datasets = len(yaml.safe_load((repo / "params.yaml").read_text())["datasets"])
+    assert snakemake_pending_rules(repo) == {"extra": n_datasets}
+    run([sys.executable, "-m", "pipeline", "dvc-yaml"], repo)
+    assert stage_prefixes(dvc_changed_stages(repo)) == {"extra"}
+
+
+@pytest.mark.parametrize("module,expected", [
+    # AU F1: no job of today's DAG computes it, so nothing is stale (the caches above all)
+    ("pipeline/metrics/au.py", set()),
+    # the rate errors: the baselines and, through their outputs, the report; never the caches
+    ("pipeline/metrics/rates.py", {"unsupervised"}),
+    # the dispatcher of `python -m pipeline` is nobody's dependency
+    ("pipeline/__main__.py", set()),
+])
+def test_a_code_edit_reruns_only_the_jobs_that_run_it(snakemake_clone, restore_files, module, expected):
+    repo = snakemake_clone
+    restore_files(module)
+    path = repo / module
+    path.write_text(path.read_text() + "\n# edited\n")
+    pending = set(snakemake_pending_rules(repo))
+    assert pending == (expected | {"report"} if expected else set())
+    assert stage_prefixes(dvc_changed_stages(repo)) == expected
+
+
+def test_editing_one_row_reruns_only_that_run(snakemake_clone, restore_files):
+    repo = snakemake_clone
+    restore_files("experiments.yaml")
+    sheet = yaml.safe_load((repo / "experiments.yaml").read_text())
+    sheet["experiments"]["baselines"]["runs"]["ubfc"]["overrides"] = {"hr_mode": "windowed"}
+    (repo / "experiments.yaml").write_text(yaml.safe_dump(sheet, sort_keys=False))
+    assert snakemake_pending_rules(repo) == {"unsupervised": 1, "report": 1}
+    assert dvc_changed_stages(repo) == {"unsupervised-baselines-ubfc", "report"}

@@ -482,7 +482,6 @@ def test_stray_rows_place_no_subject_in_the_splits() -> None:
     ("preprocess", ["--raw", "r", "--manifest", "nowhere/manifest.csv", "--out", "o"]),
     ("ingest", ["--raw", "r", "--out", "o.csv"]),
     ("splits", ["--manifest", "nowhere/manifest.csv", "--out", "o.json"]),
-    ("unsupervised", ["--cache", "c", "--splits", "s.json", "--manifest-summary", "m.json", "--out", "o"]),
 ])
 def test_unknown_dataset_is_named_before_any_file(stage: str, args: list[str], tmp_path: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
@@ -490,3 +489,12 @@ def test_unknown_dataset_is_named_before_any_file(stage: str, args: list[str], t
     assert cli(argv) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["error: unknown dataset 'cohface' (known: bp4d, disfa, pure, ubfc)"]
+
+
+def test_unknown_run_is_named_before_any_data_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sheet = str(ROOT / "experiments.yaml")
+    argv = ["unsupervised", "--run", "baselines/cohface", "--sheet", sheet, "--params", str(tmp_path / "missing.yaml"),
+            "--cache", "c", "--splits", "s.json", "--manifest-summary", "m.json", "--out", "o"]
+    assert cli(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {sheet}: no run 'baselines/cohface' (known: baselines/bp4d")

@@ -26,7 +26,7 @@ import yaml
 from pipeline.errors import ConfigError, InputError
 from pipeline.ingest import listing_hash
 from pipeline.raw_data import check_generation_target, check_raw_folders, data_origin, describe_origin
-from tests.tiny_config import make_tiny_clone, tiny_params
+from tests.tiny_config import make_tiny_clone, regenerate_dvc_yaml, tiny_params
 
 BIN = str(Path(sys.executable).parent)
 ENV = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""), "DVC_NO_ANALYTICS": "1",
@@ -144,14 +144,15 @@ def _ubfc_only(params: dict) -> dict:
     """The README's steps for UBFC-rPPG: only it, not generated."""
     params["datasets"] = ["ubfc"]
     params["synth"]["datasets"] = []
-    params["unsupervised"]["datasets"] = ["ubfc"]
     params["preprocess"]["crop_to_au_range"] = []
     params["report"]["example_waveform"]["dataset"] = "ubfc"
     return params
 
 
 def _write_params(repo: Path, params: dict) -> None:
+    """The edited params.yaml, and dvc.yaml regenerated for it (the README's step for DVC)."""
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    regenerate_dvc_yaml(repo)
 
 
 def _run(cmd: list[str], repo: Path, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -179,7 +180,7 @@ def test_snakemake_stops_before_any_job_on_a_bad_user_folder(ubfc_clone, state, 
     elif state == "empty":
         raw.mkdir()
     try:
-        for target in ([], ["results/unsupervised/ubfc/metrics.json"]):
+        for target in ([], ["results/runs/baselines/ubfc/metrics.json"]):
             proc = _run(["snakemake", "-n", "--cores", "1", *target], ubfc_clone)
             assert proc.returncode == 1
             assert _error_lines(proc) == [MISSING_UBFC.format(problem=problem)]
@@ -203,7 +204,7 @@ def test_dvc_stops_on_a_missing_user_folder_and_never_generates(ubfc_clone):
     # an empty folder passes DVC's own dependency check, then the stage's check stops it
     (ubfc_clone / "data" / "raw" / "ubfc").mkdir(parents=True)
     try:
-        proc = _run(["dvc", "repro", "ingest@ubfc"], ubfc_clone)
+        proc = _run(["dvc", "repro", "ingest-ubfc"], ubfc_clone)
         assert proc.returncode != 0
         assert "data/raw/ubfc: is empty" in proc.stdout + proc.stderr
         assert not (ubfc_clone / "data" / "interim" / "ubfc" / "manifest.csv").exists()
@@ -230,6 +231,7 @@ def test_snakemake_refuses_to_generate_over_foreign_data(ubfc_clone):
         assert (raw / "vid.avi").read_bytes() == b"licensed"
     finally:
         (ubfc_clone / "params.yaml").write_text(original)
+        regenerate_dvc_yaml(ubfc_clone)
         shutil.rmtree(ubfc_clone / "data" / "raw" / "ubfc")
 
 
@@ -279,7 +281,7 @@ def test_readme_licensed_data_steps_end_to_end(ubfc_clone):
     assert summary["provenance"]["raw_listing_hash"] == expected_listing
     manifest = (repo / "data" / "interim" / "ubfc" / "manifest.csv").read_text()
     assert {line.split(",")[1] for line in manifest.splitlines()[1:]} == {"subject4", "subject5", "subject8"}
-    metrics = json.loads((repo / "results" / "unsupervised" / "ubfc" / "metrics.json").read_text())
+    metrics = json.loads((repo / "results" / "runs" / "baselines" / "ubfc" / "metrics.json").read_text())
     assert metrics["data_origin"] == {"kind": "user-supplied"}
     assert metrics["raw_listing_hash"] == expected_listing
     report = json.loads((repo / "reports" / "metrics.json").read_text())

@@ -425,21 +425,25 @@ def test_cache_key_changes_only_with_shaping_settings() -> None:
 
 
 def test_code_version_covers_exactly_the_code_the_dag_tracks() -> None:
-    """The key hashes the same modules whose edits re-run the preprocess job, so code that
-    changes the content (readers, label alignment, POS) can never leave a stale key."""
+    """The key hashes the same files whose edits re-run the preprocess job (the import closure),
+    so code that changes the content (readers, label alignment, POS) can never leave a stale
+    key, and code it never runs (metrics, the training reader, other stages) is in neither."""
     import yaml
 
     from pipeline import preprocess as pp
+    from pipeline.dag.closure import import_closure
 
     root = Path(pp.__file__).resolve().parents[1]
-    deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["preprocess"]["do"]["deps"]
-    cli_helpers = {"pipeline/__main__.py", "pipeline/atomic.py", "pipeline/config.py",
-                   "pipeline/errors.py", "pipeline/provenance.py"}  # shape no content
-    shaping = {d for d in deps if d.startswith("pipeline/")} - cli_helpers
-    assert shaping == {f"pipeline/{name}" for name in pp.KEY_SOURCES}
-    hashed = {p.relative_to(root).as_posix() for p in pp._module_files()}
+    deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["preprocess-bp4d"]["deps"]
+    code_deps = {d for d in deps if d.startswith("pipeline/")}
+    hashed = set(import_closure("pipeline.preprocess"))
+    # the job also runs its command line, which shapes no content
+    assert code_deps - hashed == {"pipeline/stages/preprocess.py", "pipeline/stages/__init__.py", "pipeline/cli.py"}
+    assert hashed <= code_deps
     assert {"pipeline/signals/pos.py", "pipeline/signals/detrend.py", "pipeline/datasets/align.py",
             "pipeline/datasets/bp4d.py", "pipeline/frames.py", "pipeline/cache.py"} <= hashed
+    assert not any(p.startswith(("pipeline/metrics", "pipeline/models", "pipeline/report")) for p in hashed)
+    assert "pipeline/__main__.py" not in hashed
     # an edit of any hashed module, e.g. the POS code behind the pseudo-label, changes the version
     before = pp.code_version()
     real_read = Path.read_bytes
@@ -587,7 +591,7 @@ def test_cli_on_bp4d_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     import yaml
 
     from pipeline.datasets import bp4d
-    from pipeline.preprocess import main
+    from pipeline.stages.preprocess import main
     from tests.tiny_config import tiny_params
 
     raw = tmp_path / "raw" / "bp4d"

@@ -14,14 +14,15 @@ import yaml
 from pipeline import unsupervised as uns
 from pipeline.folds import fold_of_subjects
 from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS
-from pipeline.errors import InputError
+from pipeline.errors import ConfigError, InputError
+from pipeline.stages import unsupervised as stage
 
 REPO = Path(__file__).resolve().parent.parent
 FPS = 30.0
 N = 600  # 20 s: nfft = 1024, one spectral bin = FPS / 1024 Hz
 BIN_BPM = 60.0 * FPS / 1024
 SIGNALS = yaml.safe_load((REPO / "tests" / "tiny" / "signals.yaml").read_text())["signals"]
-SECTION = {"datasets": ["ubfc"], "methods": ["POS", "CHROM"], "hr_mode": "trial"}
+SECTION = {"methods": ["POS", "CHROM"], "hr_mode": "trial"}
 PULSE_DIR = np.array([0.33, 0.77, 0.53])  # blood-volume pulse direction in RGB
 
 
@@ -128,14 +129,15 @@ def test_cli_writes_outputs(tiny, tmp_path):
     params["unsupervised"] = {**SECTION}
     pfile = tmp_path / "params.yaml"
     pfile.write_text(yaml.safe_dump(params))
-    out = tmp_path / "results" / "unsupervised" / "ubfc"
+    out = tmp_path / "results" / "runs" / "baselines" / "ubfc"
+    sheet = str(REPO / "experiments.yaml")
     summary = tmp_path / "manifest.json"
     origin = {"kind": "built-in", "preset": "easy", "seed": 0}
     summary.write_text(json.dumps({"dataset": "ubfc", "data_origin": origin,
                                    "provenance": {"raw_listing_hash": "0123abcd"}}))
-    uns.main(["--dataset", "ubfc", "--params", str(pfile), "--cache", str(tiny["cache"]),
-              "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out),
-              "--no-progress"])
+    stage.main(["--run", "baselines/ubfc", "--sheet", sheet, "--params", str(pfile), "--cache", str(tiny["cache"]),
+                "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out),
+                "--no-progress"])
     metrics = json.loads((out / "metrics.json").read_text())  # strict JSON: no NaN
     pred = pd.read_csv(out / "predictions.csv")
     assert list(pred.columns) == uns.PREDICTION_COLUMNS
@@ -144,13 +146,37 @@ def test_cli_writes_outputs(tiny, tmp_path):
     # where the numbers come from, as ingest recorded it
     assert metrics["data_origin"] == origin and metrics["raw_listing_hash"] == "0123abcd"
     assert not list(out.glob(".*tmp"))  # no temporary files left behind
-    with pytest.raises(InputError, match="not in unsupervised.datasets"):
-        uns.main(["--dataset", "pure", "--params", str(pfile), "--cache", str(tiny["cache"]),
-                  "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out)])
+    assert metrics["run"] == "baselines/ubfc"
+    with pytest.raises(ConfigError, match="no run 'baselines/disfa'"):
+        stage.main(["--run", "baselines/disfa", "--sheet", sheet, "--params", str(pfile), "--cache", str(tiny["cache"]),
+                    "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out)])
     summary.write_text(json.dumps({"dataset": "ubfc"}))  # written before origins were recorded
     with pytest.raises(InputError, match=r"manifest.json: no data_origin \(re-run ingest\)"):
-        uns.main(["--dataset", "ubfc", "--params", str(pfile), "--cache", str(tiny["cache"]),
-                  "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out)])
+        stage.main(["--run", "baselines/ubfc", "--sheet", sheet, "--params", str(pfile), "--cache", str(tiny["cache"]),
+                    "--splits", str(tiny["splits"]), "--manifest-summary", str(summary), "--out", str(out)])
+
+
+def test_a_row_overrides_its_stage_defaults(tiny, tmp_path):
+    """A baseline row's overrides replace params.yaml's 'unsupervised' defaults for that run only;
+    an override naming no key of the section is one line naming the row."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["signals"] = SIGNALS
+    params["unsupervised"] = {**SECTION}
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(yaml.safe_dump(params))
+    sheet = yaml.safe_load((REPO / "experiments.yaml").read_text())
+    sheet["experiments"]["baselines"]["runs"]["ubfc"]["overrides"] = {"methods": ["CHROM"]}
+    sfile = tmp_path / "experiments.yaml"
+    sfile.write_text(yaml.safe_dump(sheet))
+    out = tmp_path / "out"
+    argv = ["--run", "baselines/ubfc", "--sheet", str(sfile), "--params", str(pfile), "--cache", str(tiny["cache"]),
+            "--splits", str(tiny["splits"]), "--out", str(out), "--no-progress"]
+    stage.main(argv)
+    assert json.loads((out / "metrics.json").read_text())["methods"] == ["CHROM"]
+    sheet["experiments"]["baselines"]["runs"]["ubfc"]["overrides"] = {"window": 3}
+    sfile.write_text(yaml.safe_dump(sheet))
+    with pytest.raises(ConfigError, match=r"experiments.baselines.runs.ubfc.overrides.window': not a key"):
+        stage.main(argv)
 
 
 def test_overlapping_test_folds_rejected(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,12 @@ def project_files() -> list[str]:
     return [line for line in out.splitlines() if line and (ROOT / line).is_file()]
 
 
+def regenerate_dvc_yaml(repo: Path) -> None:
+    """dvc.yaml for the clone's own params.yaml and sheet (what a user runs after an edit that
+    adds or removes jobs)."""
+    subprocess.run([sys.executable, "-m", "pipeline", "dvc-yaml"], cwd=repo, check=True, capture_output=True)
+
+
 def make_tiny_clone(dst: Path) -> Path:
     """A fresh git repository at ``dst`` with the project's files and the tiny params.yaml."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -57,6 +64,7 @@ def make_tiny_clone(dst: Path) -> Path:
         target.write_bytes((ROOT / rel).read_bytes())
         target.chmod((ROOT / rel).stat().st_mode)
     (dst / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    regenerate_dvc_yaml(dst)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dst, check=True)
     subprocess.run(git + ["add", "-A"], cwd=dst, check=True)

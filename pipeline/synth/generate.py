@@ -9,7 +9,6 @@ Everything is deterministic given ``seed``: each subject and trial draws from it
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 import json
@@ -524,14 +523,9 @@ def generate(dataset: str, params: dict, out: Path, source: str = "params.yaml")
     return summary
 
 
-def main(argv: list[str]) -> None:
-    ap = argparse.ArgumentParser(prog="python -m pipeline generate", description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", required=True, choices=sorted(GENERATORS))
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", required=True, type=Path)
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
-    check_generation_target(params, args.dataset, args.out)  # never over user-supplied data
-    summary = generate(args.dataset, params, args.out, source=str(args.params))
-    print(json.dumps({"dataset": args.dataset, "trials": summary["n_trials"], "frames": summary["n_frames"],
-                      "seconds": summary["seconds"], "out": str(args.out)}))
+def generate_dataset(params: dict, dataset: str, out: Path, source: str = "params.yaml") -> str:
+    """Write the built-in ``dataset`` to ``out`` (never over user-supplied data); one JSON line."""
+    check_generation_target(params, dataset, out)
+    summary = generate(dataset, params, out, source=source)
+    return json.dumps({"dataset": dataset, "trials": summary["n_trials"], "frames": summary["n_frames"],
+                       "seconds": summary["seconds"], "out": str(out)})

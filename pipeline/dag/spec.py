@@ -1,0 +1,271 @@
+"""The DAG's one declaration: every stage, its jobs, inputs, outputs, params and code.
+
+Snakemake builds one rule per ``Stage`` (workflow/rules/stages.smk loops over ``STAGES``) and
+``pipeline.dag.dvc_yaml`` renders the same stages, expanded to jobs, as dvc.yaml. A stage is
+data: its outputs are path patterns over its wildcards (``dataset`` for data stages, ``run``
+= ``<experiment>/<run>`` for rows of the experiment sheet), its inputs and tracked params are
+functions of the configuration and a job's wildcards, its code is the import closure of its
+stage module (``pipeline.dag.closure``). Adding a stage is one entry here plus its module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+from typing import Callable
+
+from pipeline.dag.closure import import_closure
+from pipeline.experiments.sheet import Run, active_runs, get_run
+
+SHEET = "experiments.yaml"
+PARAMS = "params.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What the DAG is expanded from: params.yaml and the experiment sheet (both validated)."""
+
+    params: dict
+    sheet: dict
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.params["datasets"])
+
+    @property
+    def synth_datasets(self) -> list[str]:
+        return list(self.params["synth"]["datasets"])
+
+    def runs(self, stage: str) -> list[Run]:
+        return active_runs(self.sheet, self.params, stage)
+
+    def run(self, run_id: str) -> Run:
+        return get_run(self.sheet, run_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """A tracked params key: dotted ``key`` in ``file``."""
+
+    key: str
+    file: str = PARAMS
+
+
+Inputs = dict[str, "str | list[str]"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One stage of the DAG (a Snakemake rule; one DVC stage per job).
+
+    outputs: name -> path pattern; ``directories`` are folders, ``metrics`` DVC lists as
+        metrics, ``cached`` go to DVC's cache (the large data; the rest are small files in git).
+    jobs: wildcard values of every job the configuration asks for.
+    inputs: data inputs of one job (code inputs come from ``module``'s import closure).
+    params: the params keys one job reads (its stage's defaults and, for sheet rows, its row).
+    args: the stage module's options, in Snakemake's shell notation ({input.x}, {output.x},
+        {wildcards.x}, {params.x} with ``extra`` giving any non-file params).
+    """
+
+    name: str
+    module: str
+    outputs: dict[str, str]
+    jobs: Callable[[Config], list[dict[str, str]]]
+    inputs: Callable[[Config, dict[str, str]], Inputs]
+    params: Callable[[Config, dict[str, str]], list[Param]]
+    args: str
+    directories: frozenset[str] = frozenset()
+    metrics: frozenset[str] = frozenset()
+    cached: frozenset[str] = frozenset()
+    extra: Callable[[Config, dict[str, str]], dict[str, "str | list[str]"]] | None = None
+    report: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def code(self) -> list[str]:
+        """Files whose content shapes this stage's outputs."""
+        return list(import_closure(self.module))
+
+    @property
+    def log(self) -> str:
+        return f"logs/{self.name}/{self.wildcard_path}.log"
+
+    @property
+    def benchmark(self) -> str:
+        return f"logs/benchmark/{self.name}/{self.wildcard_path}.tsv"
+
+    @property
+    def wildcards(self) -> list[str]:
+        names = {f for _, f, _, _ in string.Formatter().parse(" ".join(self.outputs.values())) if f}
+        return sorted(names)
+
+    @property
+    def wildcard_path(self) -> str:
+        return "/".join(f"{{{w}}}" for w in self.wildcards) or "job"
+
+    def output_paths(self, job: dict[str, str]) -> dict[str, str]:
+        return {k: v.format(**job) for k, v in self.outputs.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+
+
+def _each_dataset(cfg: Config) -> list[dict[str, str]]:
+    return [{"dataset": d} for d in cfg.datasets]
+
+
+def _each_run(stage: str) -> Callable[[Config], list[dict[str, str]]]:
+    return lambda cfg: [{"run": r.id} for r in cfg.runs(stage)]
+
+
+def _single(cfg: Config) -> list[dict[str, str]]:
+    return [{}]
+
+
+def _run_params(section_keys: tuple[str, ...]) -> Callable[[Config, dict[str, str]], list[Param]]:
+    def params(cfg: Config, job: dict[str, str]) -> list[Param]:
+        return [*(Param(k) for k in section_keys), Param(cfg.run(job["run"]).tracked_key, SHEET)]
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# stages
+
+
+def _dataset_folder_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
+    return {"raw": f"data/raw/{job['dataset']}"}
+
+
+def _baseline_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
+    data = cfg.run(job["run"]).test_data
+    return {
+        "cache": f"data/cache/{data}",
+        "splits": f"data/interim/{data}/splits.json",
+        # ingest's summary carries the data origin (built-in or user-supplied) into the metrics
+        "manifest_summary": f"data/interim/{data}/manifest.json",
+    }
+
+
+def _report_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
+    ds = cfg.datasets
+    baselines = [r.id for r in cfg.runs("unsupervised")]
+    return {
+        # the raw folders: data origin and, for built-in data, the rendered truth (skin type)
+        "raw": [f"data/raw/{d}" for d in ds],
+        "manifests": [f"data/interim/{d}/manifest.csv" for d in ds],
+        "manifest_summaries": [f"data/interim/{d}/manifest.json" for d in ds],
+        "splits": [f"data/interim/{d}/splits.json" for d in ds],
+        "caches": [f"data/cache/{d}" for d in ds],
+        "baselines": [f"results/runs/{r}/{f}" for r in baselines for f in ("metrics.json", "predictions.csv")],
+        "audit": [f"results/runs/{r.id}/audit.csv" for r in cfg.runs("compute_audit")][:1],
+    }
+
+
+def _report_extra(cfg: Config, job: dict[str, str]) -> dict[str, str | list[str]]:
+    return {"baseline_dirs": [f"results/runs/{r.id}" for r in cfg.runs("unsupervised")],
+            "audit_runs": [r.id for r in cfg.runs("compute_audit")][:1]}
+
+
+STAGES: list[Stage] = [
+    Stage(
+        name="generate",
+        module="pipeline.stages.generate",
+        outputs={"raw": "data/raw/{dataset}"},
+        directories=frozenset({"raw"}),
+        cached=frozenset({"raw"}),
+        # only synth.datasets are generator outputs: any other data/raw/<name> is user-supplied
+        # (licensed) data that neither engine may rebuild or delete
+        jobs=lambda cfg: [{"dataset": d} for d in cfg.synth_datasets],
+        inputs=lambda cfg, job: {},
+        params=lambda cfg, job: [Param("seed"), Param("synth.difficulty"), Param("synth.presets"),
+                                 Param(f"synth.{job['dataset']}")],
+        args="--dataset {wildcards.dataset} --params params.yaml --out {output.raw}",
+    ),
+    Stage(
+        name="ingest",
+        module="pipeline.stages.ingest",
+        outputs={"manifest": "data/interim/{dataset}/manifest.csv",
+                 "summary": "data/interim/{dataset}/manifest.json"},
+        jobs=_each_dataset,
+        inputs=_dataset_folder_inputs,
+        params=lambda cfg, job: [Param("ingest")],
+        args="--dataset {wildcards.dataset} --params params.yaml --raw {input.raw} --out {output.manifest}",
+    ),
+    Stage(
+        name="splits",
+        module="pipeline.stages.splits",
+        outputs={"splits": "data/interim/{dataset}/splits.json"},
+        jobs=_each_dataset,
+        inputs=lambda cfg, job: {"manifest": f"data/interim/{job['dataset']}/manifest.csv"},
+        params=lambda cfg, job: [Param("seed"), Param("splits")],
+        args="--dataset {wildcards.dataset} --params params.yaml --manifest {input.manifest} --out {output.splits}",
+    ),
+    Stage(
+        name="preprocess",
+        module="pipeline.stages.preprocess",
+        outputs={"cache": "data/cache/{dataset}"},
+        directories=frozenset({"cache"}),
+        cached=frozenset({"cache"}),
+        jobs=_each_dataset,
+        inputs=lambda cfg, job: {"raw": f"data/raw/{job['dataset']}",
+                                 "manifest": f"data/interim/{job['dataset']}/manifest.csv"},
+        # only the signals keys behind the POS pseudo-label shape the cache
+        params=lambda cfg, job: [Param("preprocess"), Param("signals.pseudo_label"), Param("signals.pos")],
+        args="--dataset {wildcards.dataset} --params params.yaml --raw {input.raw}"
+             " --manifest {input.manifest} --out {output.cache}",
+    ),
+    Stage(
+        name="unsupervised",
+        module="pipeline.stages.unsupervised",
+        outputs={"metrics": "results/runs/{run}/metrics.json",
+                 "predictions": "results/runs/{run}/predictions.csv"},
+        metrics=frozenset({"metrics"}),
+        jobs=_each_run("unsupervised"),
+        inputs=_baseline_inputs,
+        params=_run_params(("signals", "unsupervised")),
+        args="--run {wildcards.run} --params params.yaml --sheet experiments.yaml --cache {input.cache}"
+             " --splits {input.splits} --manifest-summary {input.manifest_summary} --out results/runs/{wildcards.run}",
+    ),
+    Stage(
+        name="compute_audit",
+        module="pipeline.stages.compute_audit",
+        outputs={"audit": "results/runs/{run}/audit.csv", "summary": "results/runs/{run}/audit.json"},
+        metrics=frozenset({"summary"}),
+        jobs=_each_run("compute_audit"),
+        inputs=lambda cfg, job: {},
+        params=_run_params(("compute",)),
+        args="--run {wildcards.run} --params params.yaml --sheet experiments.yaml --out {output.audit}",
+    ),
+    Stage(
+        name="report",
+        module="pipeline.stages.report",
+        outputs={"html": "reports/index.html", "metrics": "reports/metrics.json",
+                 "tables": "reports/tables", "figures": "reports/figures"},
+        directories=frozenset({"tables", "figures"}),
+        metrics=frozenset({"metrics"}),
+        jobs=_single,
+        inputs=_report_inputs,
+        # the report also prints the settings it compares with the paper (deviations) and says
+        # which rows of the sheet were left out
+        params=lambda cfg, job: [Param("report"), Param("signals"), Param("preprocess"), Param("splits"),
+                                 Param("datasets"), Param("synth.datasets"), Param("synth.difficulty"),
+                                 Param("experiments", SHEET)],
+        extra=_report_extra,
+        args="--params params.yaml --sheet experiments.yaml --out reports --manifests {input.manifests}"
+             " --splits {input.splits} --caches {input.caches} --unsupervised {params.baseline_dirs}"
+             " --audit {input.audit} --audit-runs {params.audit_runs} --raw {input.raw} --sheet experiments.yaml",
+        report={"html": {"category": "Report", "caption": "workflow/report/index.rst"}},
+    ),
+]
+
+
+def stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def all_outputs(cfg: Config) -> list[str]:
+    """Every output of every job (what ``rule all`` asks for and dvc.yaml declares)."""
+    return [path for s in STAGES for job in s.jobs(cfg) for path in s.output_paths(job).values()]

@@ -1,0 +1,48 @@
+"""Cross-checks of the sheet against the published tables and the configured params.
+
+Run at start-up (Snakefile, ``python -m pipeline validate-params``) and by the tests; no job
+imports this module, so editing the published transcription re-runs only what reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipeline.config import load_params
+from pipeline.errors import ConfigError
+from pipeline.experiments.sheet import STAGE_SECTIONS, load_sheet, run_settings, runs_of
+
+PUBLISHED_PATH = Path(__file__).resolve().parent.parent / "reference" / "published.yaml"
+
+
+def check_references(sheet: dict, params: dict, source: str = "experiments.yaml") -> None:
+    """Every published id names a transcribed table row, every override a key of its stage's
+    section (for stages whose section exists), and no run has a parent of another stage."""
+    tables = yaml.safe_load(PUBLISHED_PATH.read_text())["tables"]
+    stages = {r.id: r.stage for r in runs_of(sheet)}
+    for run in runs_of(sheet):
+        for i, ref in enumerate(run.published):
+            table = tables.get(ref["table"])
+            if table is None:
+                raise ConfigError(f"{source}: key '{run.tracked_key}.published.{i}.table': "
+                                  f"no published table '{ref['table']}'")
+            if ref["row"] not in table["rows"]:
+                raise ConfigError(f"{source}: key '{run.tracked_key}.published.{i}.row': "
+                                  f"table '{ref['table']}' has no row '{ref['row']}'")
+        parent = run.row.get("parent")
+        if parent is not None and stages[parent] != run.stage:
+            raise ConfigError(f"{source}: key '{run.tracked_key}.parent': '{parent}' is a "
+                              f"{stages[parent]} run, not a {run.stage} run")
+        if STAGE_SECTIONS[run.stage] in params:
+            run_settings(params, run, source)
+
+
+def validate_configuration(params_path: str | Path = "params.yaml",
+                           sheet_path: str | Path = "experiments.yaml") -> tuple[dict, dict]:
+    """params.yaml and the sheet, each validated and cross-checked; (params, sheet)."""
+    params = load_params(params_path)
+    sheet = load_sheet(sheet_path)
+    check_references(sheet, params, str(sheet_path))
+    return params, sheet

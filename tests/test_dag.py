@@ -1,0 +1,92 @@
+"""The DAG is declared once (pipeline/dag/spec.py): dvc.yaml is its rendering and is fresh;
+every job depends on exactly its stage module's import closure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+from pipeline.dag.closure import import_closure
+from pipeline.dag.dvc_yaml import job_name, render
+from pipeline.dag.spec import STAGES, Config
+from pipeline.experiments.references import validate_configuration
+from tests.tiny_config import ROOT
+
+
+def committed_config() -> Config:
+    return Config(*validate_configuration(ROOT / "params.yaml", ROOT / "experiments.yaml"))
+
+
+def test_committed_dvc_yaml_is_fresh():
+    """Fails when the declaration, params.yaml or the sheet changed the jobs and dvc.yaml was not
+    regenerated (`python -m pipeline dvc-yaml`)."""
+    assert (ROOT / "dvc.yaml").read_text() == render(committed_config())
+
+
+def test_every_job_of_the_configuration_is_a_dvc_stage():
+    cfg = committed_config()
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    expected = {job_name(s, job) for s in STAGES for job in s.jobs(cfg)}
+    assert set(stages) == expected
+    params = cfg.params
+    for ds in params["synth"]["datasets"]:
+        assert f"generate-{ds}" in stages
+    for ds in params["datasets"]:
+        for stage in ("ingest", "splits", "preprocess"):
+            assert f"{stage}-{ds}" in stages
+    assert {"unsupervised-baselines-bp4d", "unsupervised-baselines-ubfc", "unsupervised-baselines-pure",
+            "compute_audit-compute_audit-all_variants", "report"} <= set(stages)
+    # Table 1's rows are declared, but no train stage exists yet: no job
+    assert not any(name.startswith("train") for name in stages)
+
+
+def test_each_job_depends_on_exactly_its_import_closure():
+    cfg = committed_config()
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage in STAGES:
+        closure = set(import_closure(stage.module))
+        for job in stage.jobs(cfg):
+            deps = stages[job_name(stage, job)].get("deps", [])
+            assert {d for d in deps if d.startswith("pipeline/")} == closure, stage.name
+        assert "pipeline/__main__.py" not in closure  # the dispatcher shapes no output
+        assert not any(p.startswith("pipeline/dag/spec") for p in closure)
+        # no stage runs another stage's command line
+        assert {p for p in closure if p.startswith("pipeline/stages/") and not p.endswith("__init__.py")} == \
+            {f"pipeline/stages/{stage.module.rsplit('.', 1)[1]}.py"}
+
+
+def test_closure_follows_imports_strings_and_data_files():
+    ingest = import_closure("pipeline.stages.ingest")
+    # a layout named only in an importlib table, a package __init__, a YAML the code names
+    assert "pipeline/datasets/pure.py" in ingest and "pipeline/datasets/__init__.py" in ingest
+    assert "pipeline/reference/bp4d_plus.yaml" in ingest
+    assert "pipeline/reference/published.yaml" not in ingest
+    assert "pipeline/synth/render.py" not in ingest
+    preprocess = import_closure("pipeline.stages.preprocess")
+    assert "pipeline/signals/pos.py" in preprocess
+    assert not any(p.startswith(("pipeline/metrics", "pipeline/models", "pipeline/report")) for p in preprocess)
+    assert "pipeline/metrics/rates.py" in import_closure("pipeline.stages.unsupervised")
+    assert "pipeline/metrics/au.py" not in import_closure("pipeline.stages.unsupervised")
+    assert "pipeline/report/templates/index.html.j2" in import_closure("pipeline.stages.report") or any(
+        p.startswith("pipeline/report/templates/") for p in import_closure("pipeline.stages.report"))
+
+
+def test_dvc_yaml_command_writes_the_same_file(tmp_path):
+    out = tmp_path / "dvc.yaml"
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "dvc-yaml", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == (ROOT / "dvc.yaml").read_text()
+
+
+def test_narrowing_datasets_narrows_the_jobs_and_the_runs():
+    params, sheet = validate_configuration(ROOT / "params.yaml", ROOT / "experiments.yaml")
+    params["datasets"] = ["ubfc"]
+    params["synth"]["datasets"] = ["ubfc"]
+    params["preprocess"]["crop_to_au_range"] = []
+    params["report"]["example_waveform"]["dataset"] = "ubfc"
+    names = {job_name(s, job) for s in STAGES for job in s.jobs(Config(params, sheet))}
+    assert names == {"generate-ubfc", "ingest-ubfc", "splits-ubfc", "preprocess-ubfc",
+                     "unsupervised-baselines-ubfc", "compute_audit-compute_audit-all_variants", "report"}

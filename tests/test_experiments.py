@@ -1,0 +1,93 @@
+"""The experiment sheet: schema, cross-references, settings of a row, runs left out."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from pipeline.errors import ConfigError
+from pipeline.experiments.references import check_references
+from pipeline.experiments.sheet import active_runs, get_run, left_out_reason, run_settings, runs_of, validate_sheet
+from pipeline.models.registry import list_variants, variant_info
+from pipeline.reference.papers import published
+from tests.tiny_config import ROOT
+
+SHEET = yaml.safe_load((ROOT / "experiments.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def edited(path: str, value) -> dict:
+    sheet = copy.deepcopy(SHEET)
+    node = sheet
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    return sheet
+
+
+def test_committed_sheet_is_valid():
+    validate_sheet(SHEET)
+    check_references(SHEET, PARAMS)
+
+
+def test_todays_experiments_and_table_1_are_rows():
+    ids = [r.id for r in runs_of(SHEET)]
+    assert {"baselines/bp4d", "baselines/ubfc", "baselines/pure", "compute_audit/all_variants"} <= set(ids)
+    table1 = [r for r in runs_of(SHEET, "train") if r.experiment == "table1"]
+    # one row per published Table 1 row, named by its id, running the variant of that name
+    assert [r.name for r in table1] == list(published("paper_table1").index)
+    for run in table1:
+        assert run.row["variant"] == run.name and run.name in list_variants()
+        assert run.published == [{"table": "paper_table1", "row": run.name}]
+        assert set(run.row["tasks"]) <= set(variant_info(run.name).evaluated_tasks)
+        assert run.row["train_data"] == run.row["test_data"] == "bp4d" and run.row["folds"] == "all"
+
+
+def test_every_train_row_names_a_registered_variant():
+    for run in runs_of(SHEET, "train"):
+        assert run.row["variant"] in list_variants(), run.id
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("experiments.table1.runs.bigsmall.colour", 1, "unknown key 'experiments.table1.runs.bigsmall.colour'"),
+    ("experiments.table1.runs.bigsmall.tasks", ["ppg"], "key 'experiments.table1.runs.bigsmall.tasks.0'"),
+    ("experiments.table1.runs.bigsmall.test_data", "mmse", "key 'experiments.table1.runs.bigsmall.test_data'"),
+    ("experiments.table1.runs.bigsmall.parent", "table1/nothing",
+     "key 'experiments.table1.runs.bigsmall.parent': no run 'table1/nothing'"),
+    ("experiments.table1.stage", "fit", "key 'experiments.table1.stage'"),
+])
+def test_schema_errors_name_the_key(path, value, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        validate_sheet(edited(path, value))
+
+
+def test_published_ids_and_overrides_are_checked():
+    bad_row = edited("experiments.table1.runs.bigsmall.published", [{"table": "paper_table1", "row": "bigsmal"}])
+    with pytest.raises(ConfigError, match="table 'paper_table1' has no row 'bigsmal'"):
+        check_references(bad_row, PARAMS)
+    bad_override = edited("experiments.baselines.runs.bp4d.overrides", {"method": ["POS"]})
+    with pytest.raises(ConfigError, match=r"baselines\.runs\.bp4d\.overrides\.method': not a key of params\.yaml 'unsupervised'"):
+        check_references(bad_override, PARAMS)
+    cross = edited("experiments.table1.runs.bigsmall.parent", "baselines/bp4d")
+    with pytest.raises(ConfigError, match="is a unsupervised run, not a train run"):
+        check_references(validate_sheet(cross), PARAMS)
+
+
+def test_settings_are_the_defaults_with_the_row_overrides():
+    sheet = edited("experiments.baselines.runs.ubfc.overrides", {"hr_mode": "windowed"})
+    ubfc, bp4d = get_run(sheet, "baselines/ubfc"), get_run(sheet, "baselines/bp4d")
+    assert run_settings(PARAMS, ubfc) == {**PARAMS["unsupervised"], "hr_mode": "windowed"}
+    assert run_settings(PARAMS, bp4d) == PARAMS["unsupervised"]
+    assert ubfc.tracked_key == "experiments.baselines.runs.ubfc"
+
+
+def test_runs_whose_data_is_not_configured_are_left_out_with_a_reason():
+    params = {**PARAMS, "datasets": ["ubfc"]}
+    active = [r.id for r in active_runs(SHEET, params)]
+    assert active == ["baselines/ubfc", "compute_audit/all_variants"]
+    assert left_out_reason(get_run(SHEET, "table1/bigsmall"), params) == "bp4d not in params.yaml 'datasets'"
+    with pytest.raises(ConfigError, match="no run 'table1/nothing'"):
+        get_run(SHEET, "table1/nothing")

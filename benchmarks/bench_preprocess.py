@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.cache import TrialCache  # noqa: E402
+from pipeline.cache.reader import TrialCache  # noqa: E402
 from pipeline.datasets.base import TrialData, TrialRef  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.preprocess import preprocess_trial, settings_from_params  # noqa: E402

@@ -3,7 +3,7 @@
 ``python -m pipeline preprocess --dataset bp4d --params params.yaml --raw data/raw/bp4d
 --manifest data/interim/bp4d/manifest.csv --out data/cache/bp4d`` writes
 
-    data/cache/bp4d/<key>/<trial_id>.h5     (layout: see pipeline/cache.py)
+    data/cache/bp4d/<key>/<trial_id>.h5     (layout: see pipeline/cache/format.py)
     data/cache/bp4d/<key>/index.csv         trial_id, subject, task, n_frames, n_chunks, fps, file, ...
     data/cache/bp4d/<key>/cache_info.json   key, settings, code version, provenance
 
@@ -71,7 +71,7 @@ from tqdm import tqdm
 
 from pipeline import frames as frame_ops
 from pipeline.atomic import atomic_path, write_json
-from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS, QUALITY_COLUMNS, chunk_rows
+from pipeline.cache.format import FORMAT_VERSION, INDEX_COLUMNS, QUALITY_COLUMNS, chunk_rows
 from pipeline.config import load_params, params_hash
 from pipeline.dag.closure import code_fingerprint
 from pipeline.datasets.base import TrialData

@@ -34,7 +34,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
-from pipeline.cache import QUALITY_COLUMNS, open_cache
+from pipeline.cache.format import QUALITY_COLUMNS
+from pipeline.cache.reader import open_cache
 from pipeline.config import load_params
 from pipeline.errors import ConfigError, InputError
 from pipeline.experiments.sheet import Run, run_settings

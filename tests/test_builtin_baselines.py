@@ -22,7 +22,7 @@ import yaml
 
 from pipeline.experiments.sheet import load_sheet, runs_of
 from pipeline.stages import generate, ingest, preprocess, splits, unsupervised
-from pipeline.cache import open_cache
+from pipeline.cache.reader import open_cache
 from tests.tiny_config import ROOT, tiny_params
 
 pytestmark = pytest.mark.usefixtures("no_progress_bars")

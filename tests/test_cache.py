@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cache import ChunkDataset, TrialCache, chunk_rows, open_cache, standardise
+from pipeline.cache.dataset import ChunkDataset
+from pipeline.cache.format import chunk_rows
+from pipeline.cache.reader import TrialCache, open_cache, standardise
 from pipeline.errors import InputError
 from pipeline.preprocess import preprocess_trials
 from tests.test_preprocess import make_trial, small_settings

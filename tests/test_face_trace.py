@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipeline import frames as F
-from pipeline.cache import TrialCache
+from pipeline.cache.reader import TrialCache
 from pipeline.config import load_params
 from pipeline.datasets.base import TrialData, TrialRef
 from pipeline.preprocess import (

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS
+from pipeline.cache.format import FORMAT_VERSION, INDEX_COLUMNS
 from pipeline.config import validate_params
 from markupsafe import escape
 

@@ -13,7 +13,7 @@ import yaml
 
 from pipeline import unsupervised as uns
 from pipeline.folds import fold_of_subjects
-from pipeline.cache import FORMAT_VERSION, INDEX_COLUMNS
+from pipeline.cache.format import FORMAT_VERSION, INDEX_COLUMNS
 from pipeline.errors import ConfigError, InputError
 from pipeline.stages import unsupervised as stage
 

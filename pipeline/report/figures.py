@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.cache import open_cache  # noqa: E402
+from pipeline.cache.reader import open_cache  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 from pipeline.report.tables import DATASET_NAMES, UnsupervisedResult  # noqa: E402
 from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs, waveform_for_rate  # noqa: E402

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.cache import open_cache
+from pipeline.cache.reader import open_cache
 from pipeline.errors import InputError
 from pipeline.experiments.sheet import load_sheet
 from pipeline.raw_data import TRUTH_SUMMARY, data_origin, generator_summary

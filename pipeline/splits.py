@@ -22,9 +22,8 @@ from pipeline.config import load_params
 from pipeline.errors import InputError
 from pipeline.manifest import read_manifest
 from pipeline.provenance import provenance
-from pipeline.reference.datasets import code_release_placement, published_folds
+from pipeline.reference.datasets import PUBLISHED_FOLD_DATASETS, code_release_placement, published_folds
 
-PUBLISHED = {"bp4d", "disfa"}
 UNLISTED_REASON = "not in the published splits (supp. D)"
 NO_OK_REASON = "no trial passed ingest"
 
@@ -52,7 +51,7 @@ def make_splits(dataset: str, manifest: pd.DataFrame, cfg: dict, seed: int) -> d
     all_subjects = sorted({s for s in manifest["subject"] if isinstance(s, str) and s}, key=natural_key)
     excluded = {s: NO_OK_REASON for s in all_subjects if s not in set(subjects_ok)}
     unlisted: list[str] = []
-    if dataset in PUBLISHED:
+    if dataset in PUBLISHED_FOLD_DATASETS:
         published = published_folds(dataset)
         tests = {f["name"]: [s for s in f["test"] if s in subjects_ok] for f in published}
         listed = {s for f in published for s in f["test"]}

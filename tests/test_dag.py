@@ -38,8 +38,12 @@ def test_every_job_of_the_configuration_is_a_dvc_stage():
             assert f"{stage}-{ds}" in stages
     assert {"unsupervised-baselines-bp4d", "unsupervised-baselines-ubfc", "unsupervised-baselines-pure",
             "compute_audit-compute_audit-all_variants", "report"} <= set(stages)
-    # Table 1's rows are declared, but no train stage exists yet: no job
-    assert not any(name.startswith("train") for name in stages)
+    # Table 1: every row on every published BP4D+ fold, trained, evaluated, then aggregated
+    table1 = [r for r in cfg.sheet["experiments"]["table1"]["runs"]]
+    for stage in ("train", "evaluate"):
+        assert {n for n in stages if n.startswith(f"{stage}-table1-")} == {
+            f"{stage}-table1-{r}-fold{k}" for r in table1 for k in (1, 2, 3)}
+    assert "aggregate-table1" in stages
 
 
 def test_each_job_depends_on_exactly_its_import_closure():
@@ -57,6 +61,18 @@ def test_each_job_depends_on_exactly_its_import_closure():
             {f"pipeline/stages/{stage.module.rsplit('.', 1)[1]}.py"}
 
 
+def test_a_parent_run_is_a_dependency_of_its_children():
+    params, sheet = validate_configuration(ROOT / "params.yaml", ROOT / "experiments.yaml")
+    sheet["experiments"]["finetune"] = {"stage": "train", "title": "fine-tuning", "runs": {"bigsmall": {
+        **sheet["experiments"]["table1"]["runs"]["bigsmall"], "parent": "table1/bigsmall",
+        "overrides": {"epochs": 1}, "published": []}}}
+    cfg = Config(params, sheet)
+    stages = render(cfg)
+    doc = yaml.safe_load(stages)["stages"]
+    assert "results/runs/table1/bigsmall/fold2/model" in doc["train-finetune-bigsmall-fold2"]["deps"]
+    assert "results/runs/table1/bigsmall/fold2/model" not in doc["train-table1-bigsmall-fold2"]["deps"]
+
+
 def test_closure_follows_imports_strings_and_data_files():
     ingest = import_closure("pipeline.stages.ingest")
     # a layout named only in an importlib table, a package __init__, a YAML the code names
@@ -69,6 +85,11 @@ def test_closure_follows_imports_strings_and_data_files():
     assert not any(p.startswith(("pipeline/metrics", "pipeline/models", "pipeline/report")) for p in preprocess)
     assert "pipeline/metrics/rates.py" in import_closure("pipeline.stages.unsupervised")
     assert "pipeline/metrics/au.py" not in import_closure("pipeline.stages.unsupervised")
+    # training never runs the evaluation code, nor evaluation the training loop
+    train, evaluate = import_closure("pipeline.stages.train"), import_closure("pipeline.stages.evaluate")
+    assert not any(p.startswith("pipeline/evaluate/") for p in train)
+    assert not any(p.startswith("pipeline/train/") for p in evaluate)
+    assert "pipeline/cache/dataset.py" in train and "pipeline/metrics/au.py" in evaluate
     assert "pipeline/report/templates/index.html.j2" in import_closure("pipeline.stages.report") or any(
         p.startswith("pipeline/report/templates/") for p in import_closure("pipeline.stages.report"))
 
@@ -88,5 +109,6 @@ def test_narrowing_datasets_narrows_the_jobs_and_the_runs():
     params["preprocess"]["crop_to_au_range"] = []
     params["report"]["example_waveform"]["dataset"] = "ubfc"
     names = {job_name(s, job) for s in STAGES for job in s.jobs(Config(params, sheet))}
+    # Table 1 trains on BP4D+: left out with it
     assert names == {"generate-ubfc", "ingest-ubfc", "splits-ubfc", "preprocess-ubfc",
                      "unsupervised-baselines-ubfc", "compute_audit-compute_audit-all_variants", "report"}

@@ -85,6 +85,15 @@ def dvc_clone(tmp_path_factory):
 def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     repo = snakemake_clone
     assert (repo / "reports" / "index.html").stat().st_size > 0
+    # the whole Table 1 path: every row trained, evaluated, aggregated and in the report
+    table1 = json.loads((repo / "results" / "metrics" / "table1.json").read_text())
+    assert set(table1["runs"]) == {f"table1/{r}" for r in yaml.safe_load(
+        (repo / "experiments.yaml").read_text())["experiments"]["table1"]["runs"]}
+    report = json.loads((repo / "reports" / "metrics.json").read_text())
+    assert report["table1"]["runs"]["table1/bigsmall"]["au_f1"]["published"] == 43.3
+    assert report["runs"]["table1/bigsmall"] == "results shown"
+    model = repo / "results" / "runs" / "table1" / "small_branch" / "fold1" / "model"
+    assert {p.name for p in model.iterdir() if not p.name.startswith(".")} == {"pulse", "resp"}  # a model per task
     assert (repo / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv").exists()
     assert snakemake_pending_rules(repo) == {}
     assert dvc_changed_stages(repo) == set()
@@ -93,10 +102,14 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
 # (dotted key, new value) -> (Snakemake rules a dry run schedules, DVC stages reported changed).
 # Upstream edits must not touch generate, ingest, splits or the compute audit; DVC reports only
 # the stages that list the key (downstream ones change once their inputs do).
+LEARNED = {"train", "evaluate", "aggregate"}
 DRY_RUN_EDITS = {
-    "preprocess.small_size": (7, {"preprocess", "unsupervised", "report"}, {"preprocess", "report"}),
+    "preprocess.small_size": (7, {"preprocess", "unsupervised", "report", *LEARNED}, {"preprocess", "report"}),
     "signals.chrom.window_s": (3.2, {"unsupervised", "report"}, {"unsupervised", "report"}),
-    "splits.unlisted_policy": ("code_release", {"splits", "unsupervised", "report"}, {"splits", "report"}),
+    "signals.pulse.order": (3, {"unsupervised", "evaluate", "aggregate", "report"},
+                            {"unsupervised", "evaluate", "report"}),
+    "splits.unlisted_policy": ("code_release", {"splits", "unsupervised", "report", *LEARNED}, {"splits", "report"}),
+    "train.lr": (0.002, {"train", "evaluate", "aggregate", "report"}, {"train"}),
 }
 
 
@@ -215,22 +228,23 @@ def test_adding_a_stage_leaves_existing_outputs_up_to_date(snakemake_clone, rest
     assert stage_prefixes(dvc_changed_stages(repo)) == {"extra"}
 
 
-@pytest.mark.parametrize("module,expected", [
-    # AU F1: no job of today's DAG computes it, so nothing is stale (the caches above all)
-    ("pipeline/metrics/au.py", set()),
-    # the rate errors: the baselines and, through their outputs, the report; never the caches
-    ("pipeline/metrics/rates.py", {"unsupervised"}),
+@pytest.mark.parametrize("module,rules,stages", [
+    # AU F1: re-scores the learned models; the caches, the baselines and the training stay up to date
+    ("pipeline/metrics/au.py", {"evaluate", "aggregate", "report"}, {"evaluate"}),
+    # the rate errors: the baselines and the learned models' scores; never the caches or training
+    ("pipeline/metrics/rates.py", {"unsupervised", "evaluate", "aggregate", "report"}, {"unsupervised", "evaluate"}),
+    # the training reader: retrains; preprocessing and the baselines stay up to date
+    ("pipeline/cache/dataset.py", {"train", "evaluate", "aggregate", "report"}, {"train"}),
     # the dispatcher of `python -m pipeline` is nobody's dependency
-    ("pipeline/__main__.py", set()),
+    ("pipeline/__main__.py", set(), set()),
 ])
-def test_a_code_edit_reruns_only_the_jobs_that_run_it(snakemake_clone, restore_files, module, expected):
+def test_a_code_edit_reruns_only_the_jobs_that_run_it(snakemake_clone, restore_files, module, rules, stages):
     repo = snakemake_clone
     restore_files(module)
     path = repo / module
     path.write_text(path.read_text() + "\n# edited\n")
-    pending = set(snakemake_pending_rules(repo))
-    assert pending == (expected | {"report"} if expected else set())
-    assert stage_prefixes(dvc_changed_stages(repo)) == expected
+    assert set(snakemake_pending_rules(repo)) == rules
+    assert stage_prefixes(dvc_changed_stages(repo)) == stages
 
 
 def test_editing_one_row_reruns_only_that_run(snakemake_clone, restore_files):
@@ -241,3 +255,19 @@ def test_editing_one_row_reruns_only_that_run(snakemake_clone, restore_files):
     (repo / "experiments.yaml").write_text(yaml.safe_dump(sheet, sort_keys=False))
     assert snakemake_pending_rules(repo) == {"unsupervised": 1, "report": 1}
     assert dvc_changed_stages(repo) == {"unsupervised-baselines-ubfc", "report"}
+
+
+def test_editing_one_training_row_retrains_only_that_run(snakemake_clone, restore_files):
+    repo = snakemake_clone
+    restore_files("experiments.yaml")
+    sheet = yaml.safe_load((repo / "experiments.yaml").read_text())
+    sheet["experiments"]["table1"]["runs"]["bigsmall_tsm"]["overrides"] = {"lr": 0.002}
+    (repo / "experiments.yaml").write_text(yaml.safe_dump(sheet, sort_keys=False))
+    folds = sheet["experiments"]["table1"]["runs"]["bigsmall_tsm"]["folds"]
+    n = len(folds) if isinstance(folds, list) else 3
+    assert snakemake_pending_rules(repo) == {"train": n, "evaluate": n, "aggregate": 1, "report": 1}
+    changed = dvc_changed_stages(repo)
+    assert {s for s in changed if s.startswith(("train", "evaluate"))} == {
+        f"{stage}-table1-bigsmall_tsm-{fold}" for stage in ("train", "evaluate")
+        for fold in (folds if isinstance(folds, list) else ["fold1", "fold2", "fold3"])}
+    assert stage_prefixes(changed) == {"train", "evaluate", "aggregate", "report"}

@@ -49,6 +49,17 @@ def project_files() -> list[str]:
     return [line for line in out.splitlines() if line and (ROOT / line).is_file()]
 
 
+def tiny_sheet() -> dict:
+    """experiments.yaml with tests/tiny_sheet/experiments.yaml merged into every row of the
+    experiments it names."""
+    sheet = yaml.safe_load((ROOT / "experiments.yaml").read_text())
+    edits = yaml.safe_load((ROOT / "tests" / "tiny_sheet" / "experiments.yaml").read_text()) or {}
+    for experiment, row_edit in edits.items():
+        for run in sheet["experiments"][experiment]["runs"].values():
+            run.update(copy.deepcopy(row_edit))
+    return sheet
+
+
 def regenerate_dvc_yaml(repo: Path) -> None:
     """dvc.yaml for the clone's own params.yaml and sheet (what a user runs after an edit that
     adds or removes jobs)."""
@@ -64,6 +75,7 @@ def make_tiny_clone(dst: Path) -> Path:
         target.write_bytes((ROOT / rel).read_bytes())
         target.chmod((ROOT / rel).stat().st_mode)
     (dst / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    (dst / "experiments.yaml").write_text(yaml.safe_dump(tiny_sheet(), sort_keys=False))
     regenerate_dvc_yaml(dst)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dst, check=True)

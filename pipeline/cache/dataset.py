@@ -43,6 +43,8 @@ class ChunkDataset:
     tasks: label names to return (names in the ``labels`` group, e.g. ``pos_ppg``, ``resp``,
       ``au``); None returns every label present in all selected trials.
     au_names: AU columns to keep, by name, in this order (None keeps all).
+    inputs: which of ("big", "small") to read; an input not read comes back as an empty
+      (N, 0) array (a Small-only model never pays for reading 144x144 frames).
     """
 
     def __init__(
@@ -53,7 +55,12 @@ class ChunkDataset:
         tasks: Sequence[str] | None = None,
         au_names: Sequence[str] | None = None,
         max_open_files: int = 32,
+        inputs: Sequence[str] = ("big", "small"),
     ):
+        self.inputs = tuple(inputs)
+        unknown = [i for i in self.inputs if i not in ("big", "small")]
+        if unknown:
+            raise ValueError(f"unknown input {unknown[0]!r}; inputs are 'big' and 'small'")
         self.index = open_cache(root)
         self.trial_ids = list(self.index.trial_ids if trial_ids is None else trial_ids)
         rows = [self.index.row(t) for t in self.trial_ids]
@@ -136,8 +143,9 @@ class ChunkDataset:
         trial = self._trial(j)
         n = self.chunk_length
         sl = slice(k * n, k * n + n)
-        big = trial.big(sl.start, sl.stop).transpose(0, 3, 1, 2)
-        small = trial.small(sl.start, sl.stop).transpose(0, 3, 1, 2)
+        empty = np.zeros((n, 0), dtype=np.float32)
+        big = trial.big(sl.start, sl.stop).transpose(0, 3, 1, 2) if "big" in self.inputs else empty
+        small = trial.small(sl.start, sl.stop).transpose(0, 3, 1, 2) if "small" in self.inputs else empty
         labels = _label_arrays(trial.labels, self.tasks, sl, self._au_cols.get(j))
         return np.ascontiguousarray(big), np.ascontiguousarray(small), labels
 

@@ -15,7 +15,7 @@ import string
 from typing import Callable
 
 from pipeline.dag.closure import import_closure
-from pipeline.experiments.sheet import Run, active_runs, get_run
+from pipeline.experiments.sheet import Run, active_runs, get_run, run_folds
 
 SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
@@ -78,6 +78,9 @@ class Stage:
     metrics: frozenset[str] = frozenset()
     cached: frozenset[str] = frozenset()
     extra: Callable[[Config, dict[str, str]], dict[str, "str | list[str]"]] | None = None
+    # Snakemake resources of each job (the profiles map 'gpu' to a device: one at a time
+    # locally, a GPU request on SLURM)
+    resources: dict[str, int] = dataclasses.field(default_factory=dict)
     report: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -95,8 +98,9 @@ class Stage:
 
     @property
     def wildcards(self) -> list[str]:
-        names = {f for _, f, _, _ in string.Formatter().parse(" ".join(self.outputs.values())) if f}
-        return sorted(names)
+        # in the order they appear in the output paths (run before fold)
+        names = [f for _, f, _, _ in string.Formatter().parse(" ".join(self.outputs.values())) if f]
+        return list(dict.fromkeys(names))
 
     @property
     def wildcard_path(self) -> str:
@@ -120,6 +124,14 @@ def _each_run(stage: str) -> Callable[[Config], list[dict[str, str]]]:
 
 def _single(cfg: Config) -> list[dict[str, str]]:
     return [{}]
+
+
+def _each_run_fold(cfg: Config) -> list[dict[str, str]]:
+    return [{"run": r.id, "fold": f} for r in cfg.runs("train") for f in run_folds(r, cfg.params)]
+
+
+def _each_trained_experiment(cfg: Config) -> list[dict[str, str]]:
+    return [{"experiment": e} for e in dict.fromkeys(r.experiment for r in cfg.runs("train"))]
 
 
 def _run_params(section_keys: tuple[str, ...]) -> Callable[[Config, dict[str, str]], list[Param]]:
@@ -146,6 +158,39 @@ def _baseline_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
     }
 
 
+def _train_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
+    run = cfg.run(job["run"])
+    data = run.row["train_data"]
+    inputs: Inputs = {"cache": f"data/cache/{data}", "splits": f"data/interim/{data}/splits.json"}
+    if run.row.get("parent"):
+        # a parent run is a real dependency: its model for the same fold initialises this one
+        inputs["parent"] = f"results/runs/{run.row['parent']}/{job['fold']}/model"
+    return inputs
+
+
+def _train_extra(cfg: Config, job: dict[str, str]) -> dict[str, str | list[str]]:
+    parent = cfg.run(job["run"]).row.get("parent") if job else None
+    return {"parent": f"--parent results/runs/{parent}/{job['fold']}/model" if parent else ""}
+
+
+def _evaluate_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
+    run = cfg.run(job["run"])
+    train, test = run.row["train_data"], run.test_data
+    return {
+        "model": f"results/runs/{job['run']}/{job['fold']}/model",
+        "cache": f"data/cache/{test}",
+        "splits": f"data/interim/{test}/splits.json",
+        # the trivial constant-rate baseline is the training fold's mean rate
+        "train_cache": f"data/cache/{train}",
+        "train_splits": f"data/interim/{train}/splits.json",
+    }
+
+
+def _aggregate_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
+    return {"metrics": [f"results/runs/{r.id}/{f}/metrics.json" for r in cfg.runs("train")
+                        if r.experiment == job["experiment"] for f in run_folds(r, cfg.params)]}
+
+
 def _report_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
     ds = cfg.datasets
     baselines = [r.id for r in cfg.runs("unsupervised")]
@@ -158,6 +203,7 @@ def _report_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
         "caches": [f"data/cache/{d}" for d in ds],
         "baselines": [f"results/runs/{r}/{f}" for r in baselines for f in ("metrics.json", "predictions.csv")],
         "audit": [f"results/runs/{r.id}/audit.csv" for r in cfg.runs("compute_audit")][:1],
+        "experiments": [f"results/metrics/{j['experiment']}.json" for j in _each_trained_experiment(cfg)],
     }
 
 
@@ -237,6 +283,50 @@ STAGES: list[Stage] = [
         args="--run {wildcards.run} --params params.yaml --sheet experiments.yaml --out {output.audit}",
     ),
     Stage(
+        name="train",
+        module="pipeline.stages.train",
+        outputs={"model": "results/runs/{run}/{fold}/model"},
+        directories=frozenset({"model"}),
+        cached=frozenset({"model"}),
+        jobs=_each_run_fold,
+        inputs=_train_inputs,
+        params=_run_params(("seed", "train")),
+        args="--run {wildcards.run} --fold {wildcards.fold} --params params.yaml --sheet experiments.yaml"
+             " --cache {input.cache} --splits {input.splits} {params.parent} --out {output.model}",
+        extra=_train_extra,
+        resources={"gpu": 1},
+    ),
+    Stage(
+        name="evaluate",
+        module="pipeline.stages.evaluate",
+        outputs={"metrics": "results/runs/{run}/{fold}/metrics.json",
+                 "predictions": "results/runs/{run}/{fold}/predictions.csv",
+                 "waves": "results/runs/{run}/{fold}/predictions.h5"},
+        metrics=frozenset({"metrics"}),
+        cached=frozenset({"waves"}),
+        jobs=_each_run_fold,
+        inputs=_evaluate_inputs,
+        # the rate estimation only: POS, CHROM and the pseudo-label settings shape no score here
+        params=_run_params(("signals.zero_pad_factor", "signals.eval_window", "signals.pulse", "signals.resp",
+                            "evaluate")),
+        args="--run {wildcards.run} --fold {wildcards.fold} --params params.yaml --sheet experiments.yaml"
+             " --model {input.model} --cache {input.cache} --splits {input.splits}"
+             " --train-cache {input.train_cache} --train-splits {input.train_splits}"
+             " --out results/runs/{wildcards.run}/{wildcards.fold}",
+        resources={"gpu": 1},
+    ),
+    Stage(
+        name="aggregate",
+        module="pipeline.stages.aggregate",
+        outputs={"table": "results/metrics/{experiment}.csv", "summary": "results/metrics/{experiment}.json"},
+        metrics=frozenset({"summary"}),
+        jobs=_each_trained_experiment,
+        inputs=_aggregate_inputs,
+        params=lambda cfg, job: [Param(f"experiments.{job['experiment']}", SHEET)],
+        args="--experiment {wildcards.experiment} --sheet experiments.yaml --metrics {input.metrics}"
+             " --out {output.table}",
+    ),
+    Stage(
         name="report",
         module="pipeline.stages.report",
         outputs={"html": "reports/index.html", "metrics": "reports/metrics.json",
@@ -253,7 +343,8 @@ STAGES: list[Stage] = [
         extra=_report_extra,
         args="--params params.yaml --sheet experiments.yaml --out reports --manifests {input.manifests}"
              " --splits {input.splits} --caches {input.caches} --unsupervised {params.baseline_dirs}"
-             " --audit {input.audit} --audit-runs {params.audit_runs} --raw {input.raw} --sheet experiments.yaml",
+             " --audit {input.audit} --audit-runs {params.audit_runs} --raw {input.raw} --sheet experiments.yaml"
+             " --experiments {input.experiments}",
         report={"html": {"category": "Report", "caption": "workflow/report/index.rst"}},
     ),
 ]

@@ -12,7 +12,7 @@ import yaml
 
 from pipeline.config import load_params
 from pipeline.errors import ConfigError
-from pipeline.experiments.sheet import STAGE_SECTIONS, load_sheet, run_settings, runs_of
+from pipeline.experiments.sheet import STAGE_SECTIONS, load_sheet, run_folds, run_settings, runs_of
 
 PUBLISHED_PATH = Path(__file__).resolve().parent.parent / "reference" / "published.yaml"
 
@@ -37,6 +37,8 @@ def check_references(sheet: dict, params: dict, source: str = "experiments.yaml"
                               f"{stages[parent]} run, not a {run.stage} run")
         if STAGE_SECTIONS[run.stage] in params:
             run_settings(params, run, source)
+        if run.stage == "train":
+            run_folds(run, params, source)
 
 
 def validate_configuration(params_path: str | Path = "params.yaml",

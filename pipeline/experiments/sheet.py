@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.reference.datasets import PUBLISHED_FOLD_DATASETS, published_folds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "experiments.schema.yaml"
@@ -151,3 +152,28 @@ def run_settings(params: dict, run: Run, source: str = "experiments.yaml") -> di
         raise ConfigError(f"{source}: key '{run.tracked_key}.overrides.{unknown[0]}': "
                           f"not a key of params.yaml '{section_name}'")
     return deep_merge(section, overrides)
+
+
+def fold_names(dataset: str, params: dict) -> list[str]:
+    """The folds splits.json will hold for ``dataset``, known before it is written (the DAG is
+    expanded from them): the published folds of BP4D+ and DISFA, else ``splits.n_folds``."""
+    if dataset in PUBLISHED_FOLD_DATASETS:
+        return [str(f["name"]) for f in published_folds(dataset)]
+    return [f"fold{k + 1}" for k in range(int(params["splits"]["n_folds"]))]
+
+
+def run_folds(run: Run, params: dict, source: str = "experiments.yaml") -> list[str]:
+    """The folds ``run`` trains and evaluates: 'all' or the row's list, checked against the
+    folds of its test data."""
+    data = run.test_data or run.row.get("train_data")
+    if data is None:
+        return []
+    known = fold_names(data, params)
+    folds = run.row.get("folds", "all")
+    if folds == "all":
+        return known
+    unknown = [f for f in folds if f not in known]
+    if unknown:
+        raise ConfigError(f"{source}: key '{run.tracked_key}.folds': {unknown[0]} is not a fold of {data} "
+                          f"({', '.join(known)})")
+    return list(folds)

@@ -7,6 +7,9 @@ from importlib import resources
 
 import yaml
 
+# datasets whose folds are published (supp. D): splits uses these, never generated folds
+PUBLISHED_FOLD_DATASETS = ("bp4d", "disfa")
+
 
 def dataset_reference() -> dict:
     """The published splits and exclusions, by dataset (pipeline/reference/bp4d_plus.yaml)."""

@@ -33,6 +33,7 @@ class ReportInputs:
     raw: list[Path] = field(default_factory=list)
     sheet: Path | None = None       # experiments.yaml: the runs the report accounts for
     audit_runs: list[str] = field(default_factory=list)   # sheet run ids the audit comes from
+    experiments: list[Path] = field(default_factory=list)  # results/metrics/<experiment>.json
 
 
 # the names an item may list in ``reads``: the fields of ReportInputs
@@ -51,6 +52,7 @@ class LoadedInputs:
     raw: dict[str, dict]                        # dataset -> generator summary (built-in data only)
     sheet: dict | None                          # the experiment sheet
     audit_runs: list[str]                       # sheet run ids the compute audit comes from
+    experiments: dict[str, dict]                # experiment -> its aggregated metrics
     origins: dict[str, dict]                    # dataset -> data origin (from any of the inputs)
     used: list[Path]                            # the files read (hashed into the provenance)
     absent: list[str]                           # what was missing, in words
@@ -156,6 +158,16 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
             absent.append(f"no manifest of dataset {ds}")
         if inputs.splits and ds not in splits:
             absent.append(f"no splits of dataset {ds}")
+    experiments: dict[str, dict] = {}
+    for path in map(Path, inputs.experiments):
+        if not path.is_file():
+            absent.append(f"aggregated metrics {path} do not exist")
+            continue
+        doc = T.read_json(path)
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), dict):
+            raise InputError(path, "expected a mapping with a 'runs' mapping")
+        experiments[str(doc.get("experiment") or path.stem)] = doc
+        used.append(path)
     sheet = None
     if inputs.sheet is None:
         absent.append("no experiment sheet was given (--sheet)")
@@ -164,4 +176,5 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
         used.append(Path(inputs.sheet))
     return LoadedInputs(manifests=manifests, splits=splits, unsupervised=sorted(results, key=lambda r: r.dataset),
                         sheet=sheet, audit_runs=list(inputs.audit_runs) if audit is not None else [],
+                        experiments=experiments,
                         caches=caches, audit=audit, raw=truths, origins=origins, used=used, absent=absent)

@@ -312,7 +312,8 @@ def train_model(
         if not au_names:
             raise ValueError("the 'au' task needs AU labels; the first training trial has none")
     labels = [task_label(t, s["pulse_label"]) for t in tasks]
-    dataset = ChunkDataset(cache_root, train_trials, n, tasks=labels, au_names=au_names)
+    dataset = ChunkDataset(cache_root, train_trials, n, tasks=labels, au_names=au_names,
+                           inputs=variant_info(variant).inputs)
     plan = plan_chunks(dataset, au_coded_only=s["au_coded_only"] and "au" in tasks,
                        max_chunks=s["max_chunks"], seed=seed, au_names=au_names)
     if not plan.indices:

@@ -20,6 +20,8 @@ for _stage in STAGES:
             _stage.benchmark
         wildcard_constraints:
             **constraints(_stage),
+        resources:
+            **_stage.resources,
         conda:
             "../../environment.yml"
         shell:

@@ -16,6 +16,7 @@ from pipeline.report.items.compute import ComputeAudit
 from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
 from pipeline.report.items.deviations import Deviations
 from pipeline.report.items.experiments import ExperimentSheet
+from pipeline.report.items.learned import Table1
 from pipeline.report.items.provenance import Provenance
 from pipeline.report.items.skin import HrErrorBySkinType
 from pipeline.report.items.waveform import ExampleWaveform
@@ -30,6 +31,7 @@ ITEMS: list[ReportItem] = [
     HrScatter(),
     HrErrorBySkinType(),
     ComputeAudit(),
+    Table1(),
     ExampleWaveform(),
     ExperimentSheet(),
     Deviations(),

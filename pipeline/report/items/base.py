@@ -90,6 +90,8 @@ class ReportItem:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract", False):  # a base shared by several items declares less
+            return
         missing = [a for a in cls.REQUIRED if not hasattr(cls, a)]
         if missing:
             raise TypeError(f"report item {cls.__name__} does not declare {missing}")

@@ -28,13 +28,14 @@ class ExperimentSheet(ReportItem):
                "'datasets', or not run (no stage of this DAG produced results for it, e.g. training rows "
                "before the train stage exists).")
     published = ()
-    reads = ("sheet", "unsupervised", "audit_runs")
+    reads = ("sheet", "unsupervised", "audit_runs", "experiments")
 
     def build(self, ctx: ReportContext) -> ItemOutput:
         sheet = ctx.inputs.sheet
         if sheet is None:
             return ItemOutput(fragment("<p>No experiment sheet was given.</p>"), {}, {"runs": {}})
-        with_results = {r.metrics.get("run") for r in ctx.inputs.unsupervised} | set(ctx.inputs.audit_runs)
+        with_results = ({r.metrics.get("run") for r in ctx.inputs.unsupervised} | set(ctx.inputs.audit_runs)
+                        | {run for doc in ctx.inputs.experiments.values() for run in doc.get("runs", {})})
         rows, status = [], {}
         for run in runs_of(sheet):
             reason = left_out_reason(run, ctx.params)

@@ -1,0 +1,83 @@
+"""Train and score one model variant on one fold of an existing cache at given training
+settings, and print the learned metrics beside the trivial baselines and the wall time.
+
+Used to choose the default training scale by measurement (README, "Scales"): the smallest
+settings at which every Table 1 model clears its trivial baseline.
+
+    .venv/bin/python benchmarks/train_scale.py --cache data/cache/bp4d \
+        --splits data/interim/bp4d/splits.json --variant bigsmall --fold fold1 \
+        --set epochs=2 batch_chunks=16 max_chunks=1200 precision=bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.config import load_params  # noqa: E402
+from pipeline.evaluate.run import evaluate_fold  # noqa: E402
+from pipeline.experiments.runs import fold_trials  # noqa: E402
+from pipeline.models.registry import variant_info  # noqa: E402
+from pipeline.train.loop import train_model  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--splits", type=Path, required=True)
+    ap.add_argument("--variant", default="bigsmall")
+    ap.add_argument("--tasks", nargs="*", default=None, help="default: the variant's tasks")
+    ap.add_argument("--fold", default="fold1")
+    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--set", nargs="*", default=[], help="train settings over params.yaml, key=value (YAML)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
+    args = ap.parse_args()
+    params = load_params(args.params)
+    settings = {**params["train"], **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}}
+    settings["pulse_label"] = settings["pulse_label"].get("bp4d", settings["pulse_label"]["default"]) \
+        if isinstance(settings["pulse_label"], dict) else settings["pulse_label"]
+    tasks = args.tasks or list(variant_info(args.variant).tasks)
+    work = Path(tempfile.mkdtemp(prefix="train_scale_")) if args.keep is None else args.keep
+    trials = fold_trials(args.cache, args.splits, args.fold, "train")
+    t0 = time.perf_counter()
+    summary = train_model(variant=args.variant, tasks=tasks, cache_root=args.cache, train_trials=trials,
+                          settings=settings, seed=int(params["seed"]), out_dir=work / "model" / "all",
+                          progress=False)
+    t_train = time.perf_counter() - t0
+    metrics = evaluate_fold(checkpoints={"all": work / "model" / "all" / "checkpoint.pt"}, cache_root=args.cache,
+                            splits_path=args.splits, fold=args.fold, tasks=tasks, signals=params["signals"],
+                            settings=params["evaluate"], out_dir=work / "eval", progress=False)
+    t_all = time.perf_counter() - t0
+    base = metrics.get("baselines", {})
+    out = {"variant": args.variant, "tasks": tasks, "fold": args.fold, "settings": {k: settings[k] for k in (
+        "epochs", "batch_chunks", "lr", "max_chunks", "precision")},
+           "train_s": round(t_train, 1), "total_s": round(t_all, 1),
+           "steps": summary.get("steps"), "frames_per_s": summary.get("frames_per_s"),
+           "final_losses": summary.get("final_losses")}
+    if "au" in tasks:
+        out["au_f1"] = metrics["au"]["f1_mean"]
+        out["au_f1_all_positive"] = base.get("au_all_positive", {}).get("f1_mean")
+        out["au_acc"] = metrics["au"]["accuracy_mean"]
+    if "pulse" in tasks:
+        out["hr_mae"] = metrics["pulse"]["hr_mae"]
+        out["hr_mae_train_mean"] = base.get("hr_train_mean", {}).get("hr_mae")
+    if "resp" in tasks:
+        out["rr_mae"] = metrics["resp"]["rr_mae"]
+        out["rr_mae_train_mean"] = base.get("rr_train_mean", {}).get("rr_mae")
+    print(json.dumps(out, indent=1, default=str))
+    if args.keep is None:
+        shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,8 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
 DEFAULT_PARAMS = Path("params.yaml")
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; ConfigError naming the file (and line) when missing or malformed."""
     try:
         with open(path) as fh:
             return yaml.safe_load(fh)
@@ -41,7 +42,7 @@ def _inline_refs(node: Any, base: Path) -> Any:
         ref = node.get("$ref")
         if isinstance(ref, str) and not ref.startswith("#"):
             target = (base / ref).resolve()
-            return _inline_refs(_read_yaml(target), target.parent)
+            return _inline_refs(read_yaml(target), target.parent)
         return {k: _inline_refs(v, base) for k, v in node.items()}
     if isinstance(node, list):
         return [_inline_refs(v, base) for v in node]
@@ -50,7 +51,7 @@ def _inline_refs(node: Any, base: Path) -> Any:
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
     """The full params schema with every section inlined."""
-    return _inline_refs(_read_yaml(path), path.parent)
+    return _inline_refs(read_yaml(path), path.parent)
 
 
 def _dotted(path: Any) -> str:
@@ -108,7 +109,7 @@ def check_dataset_lists(params: dict, source: str = "params.yaml") -> None:
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
     """Read and validate params.yaml."""
     path = Path(path)
-    return validate_params(_read_yaml(path), str(path))
+    return validate_params(read_yaml(path), str(path))
 
 
 def get(params: dict, dotted_key: str) -> Any:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipeline.errors import InputError
+
+
+def read_splits(path: str | Path) -> dict:
+    """A splits.json document (InputError naming the file when it is missing or not JSON)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except json.JSONDecodeError:
+        raise InputError(path, "not valid JSON") from None
 
 
 def fold_of_subjects(splits: dict, path: str | Path) -> dict[str, str]:

@@ -39,7 +39,7 @@ from pipeline.cache.reader import open_cache
 from pipeline.config import load_params
 from pipeline.errors import ConfigError, InputError
 from pipeline.experiments.sheet import Run, run_settings
-from pipeline.folds import fold_of_subjects
+from pipeline.folds import fold_of_subjects, read_splits
 from pipeline.provenance import provenance
 from pipeline.metrics import rates as rate_errors
 from pipeline.signals.methods import pulse_signal
@@ -174,12 +174,7 @@ def run_unsupervised(
     if manifest_summary is not None:
         origin, raw_listing = read_origin(manifest_summary)
     splits_path = Path(splits_path)
-    try:
-        splits = json.loads(splits_path.read_text())
-    except FileNotFoundError:
-        raise InputError(splits_path, "file not found") from None
-    except json.JSONDecodeError:
-        raise InputError(splits_path, "not valid JSON") from None
+    splits = read_splits(splits_path)
     fold_of = fold_of_subjects(splits, splits_path)
     index = open_cache(cache_root)
     methods = list(section["methods"])

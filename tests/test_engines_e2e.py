@@ -261,13 +261,13 @@ def test_editing_one_training_row_retrains_only_that_run(snakemake_clone, restor
     repo = snakemake_clone
     restore_files("experiments.yaml")
     sheet = yaml.safe_load((repo / "experiments.yaml").read_text())
-    sheet["experiments"]["table1"]["runs"]["bigsmall_tsm"]["overrides"] = {"lr": 0.002}
+    sheet["experiments"]["table1"]["runs"]["bigsmall"]["overrides"] = {"lr": 0.002}
     (repo / "experiments.yaml").write_text(yaml.safe_dump(sheet, sort_keys=False))
-    folds = sheet["experiments"]["table1"]["runs"]["bigsmall_tsm"]["folds"]
+    folds = sheet["experiments"]["table1"]["runs"]["bigsmall"]["folds"]
     n = len(folds) if isinstance(folds, list) else 3
     assert snakemake_pending_rules(repo) == {"train": n, "evaluate": n, "aggregate": 1, "report": 1}
     changed = dvc_changed_stages(repo)
     assert {s for s in changed if s.startswith(("train", "evaluate"))} == {
-        f"{stage}-table1-bigsmall_tsm-{fold}" for stage in ("train", "evaluate")
+        f"{stage}-table1-bigsmall-{fold}" for stage in ("train", "evaluate")
         for fold in (folds if isinstance(folds, list) else ["fold1", "fold2", "fold3"])}
     assert stage_prefixes(changed) == {"train", "evaluate", "aggregate", "report"}

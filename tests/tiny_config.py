@@ -50,13 +50,15 @@ def project_files() -> list[str]:
 
 
 def tiny_sheet() -> dict:
-    """experiments.yaml with tests/tiny_sheet/experiments.yaml merged into every row of the
-    experiments it names."""
+    """experiments.yaml with the edits of tests/tiny_sheet/experiments.yaml: per experiment, the
+    rows kept and the values set in each."""
     sheet = yaml.safe_load((ROOT / "experiments.yaml").read_text())
     edits = yaml.safe_load((ROOT / "tests" / "tiny_sheet" / "experiments.yaml").read_text()) or {}
-    for experiment, row_edit in edits.items():
-        for run in sheet["experiments"][experiment]["runs"].values():
-            run.update(copy.deepcopy(row_edit))
+    for experiment, edit in edits.items():
+        runs = sheet["experiments"][experiment]["runs"]
+        keep = edit.get("rows", list(runs))
+        sheet["experiments"][experiment]["runs"] = {
+            name: {**row, **copy.deepcopy(edit.get("set", {}))} for name, row in runs.items() if name in keep}
     return sheet
 
 

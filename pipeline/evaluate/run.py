@@ -44,6 +44,7 @@ from pipeline.atomic import atomic_path
 from pipeline.cache.format import QUALITY_COLUMNS
 from pipeline.cache.reader import open_cache
 from pipeline.errors import InputError
+from pipeline.folds import read_splits
 from pipeline.evaluate.metrics import (
     RATE_TASKS,
     AUCollector,
@@ -78,12 +79,7 @@ def read_fold(splits_path: str | Path, fold: str) -> tuple[list[str], list[str]]
     """(test subjects, training subjects) of ``fold`` in splits.json. Training subjects are the
     fold's ``train`` list, or the other folds' test subjects when it has none."""
     splits_path = Path(splits_path)
-    try:
-        splits = json.loads(splits_path.read_text())
-    except FileNotFoundError:
-        raise InputError(splits_path, "file not found") from None
-    except json.JSONDecodeError:
-        raise InputError(splits_path, "not valid JSON") from None
+    splits = read_splits(splits_path)
     folds = splits.get("folds") if isinstance(splits, dict) else None
     if not isinstance(folds, list) or not folds:
         raise InputError(splits_path, "no 'folds' list")

@@ -7,11 +7,11 @@ A run trains one model for its tasks, or one single-task model per task when the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pipeline.cache.reader import open_cache
 from pipeline.errors import ConfigError, InputError
+from pipeline.folds import read_splits
 from pipeline.experiments.sheet import Run, run_folds
 
 CHECKPOINT = "checkpoint.pt"
@@ -27,10 +27,7 @@ def task_groups(run: Run) -> dict[str, list[str]]:
 
 def read_folds(splits_path: Path) -> dict[str, dict]:
     """Folds of a splits.json by name."""
-    try:
-        doc = json.loads(Path(splits_path).read_text())
-    except (OSError, json.JSONDecodeError):
-        raise InputError(splits_path, "unreadable splits") from None
+    doc = read_splits(splits_path)
     return {str(f["name"]): f for f in doc.get("folds", [])}
 
 

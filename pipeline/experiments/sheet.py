@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pipeline.config import read_yaml
 from pipeline.errors import ConfigError
 from pipeline.reference.datasets import PUBLISHED_FOLD_DATASETS, published_folds
 
@@ -59,17 +60,6 @@ class Run:
         return [dict(p) for p in self.row.get("published", [])]
 
 
-def _read(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}:{where} not valid YAML") from None
-
-
 def validate_sheet(doc: Any, source: str = "experiments.yaml") -> dict:
     """Schema check and parent references; ConfigError naming the first bad key."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -95,7 +85,7 @@ def validate_sheet(doc: Any, source: str = "experiments.yaml") -> dict:
 def load_sheet(path: str | Path = DEFAULT_SHEET) -> dict:
     """Read and validate the sheet."""
     path = Path(path)
-    return validate_sheet(_read(path), str(path))
+    return validate_sheet(read_yaml(path), str(path))
 
 
 def runs_of(sheet: dict, stage: str | None = None) -> list[Run]:

@@ -13,8 +13,8 @@ class DatasetSummary(ReportItem):
     section = SECTION
     title = "Dataset summary"
     caption = ("Trials, excluded trials, subjects and folds of every dataset, from the ingest manifests "
-               "and the subject splits; the data origin says whether the data are the built-in "
-               "semi-synthetic data or user-supplied.")
+               "and the subject splits; the data origin says whether the data were generated here "
+               "(the built-in dataset, with its preset and seed) or supplied by the user.")
     published = ()
     reads = ("manifests", "splits")
 

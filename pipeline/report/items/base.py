@@ -125,6 +125,17 @@ def wide(df: pd.DataFrame, digits: int, signed: tuple[str, ...] = ()) -> Markup:
     return fragment('<div class="wide">{{ t }}</div>', t=html_table(df, digits, signed))
 
 
+def table_item(name: str, df: pd.DataFrame, digits: int, have_inputs: bool, when_empty: str,
+               when_absent: str) -> ItemOutput:
+    """An item that is one table: the table, or a note when it is empty (``when_empty``) or its
+    inputs are absent (``when_absent``); its files either way."""
+    if not df.empty:
+        html = wide(df, digits)
+    else:
+        html = fragment("<p>{{ note }}</p>", note=when_empty if have_inputs else when_absent)
+    return ItemOutput(html, table_files(name, df, digits))
+
+
 def table_files(name: str, df: pd.DataFrame, digits: int) -> dict[str, str]:
     """tables/<name>.csv (raw values) and tables/<name>.md (formatted, differences signed)."""
     return {

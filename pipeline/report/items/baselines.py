@@ -5,11 +5,13 @@ from __future__ import annotations
 from pipeline.report import tables as T
 from pipeline.report.figures import hr_scatter_figure
 from pipeline.report.items.base import (
-    ItemOutput, Published, ReportContext, ReportItem, clean, figure_files, figure_html, fragment, table_files, wide,
+    ItemOutput, Published, ReportContext, ReportItem, clean, figure_files, figure_html, fragment, table_files,
+    table_item, wide,
 )
 
 SECTION = "Unsupervised heart-rate baselines (POS, CHROM)"
-NO_RESULTS = "<p>No unsupervised results available.</p>"
+NO_RESULTS_TEXT = "No unsupervised results available."
+NO_RESULTS = f"<p>{NO_RESULTS_TEXT}</p>"
 METHOD_ROWS = tuple(T.METHOD_ROWS.values())  # the published row ids of POS and CHROM
 
 
@@ -68,14 +70,8 @@ class UnsupervisedPerFold(ReportItem):
 
     def build(self, ctx: ReportContext) -> ItemOutput:
         results = ctx.inputs.unsupervised
-        per_fold = T.unsupervised_per_fold(results)
-        if not per_fold.empty:
-            html = wide(per_fold, ctx.digits)
-        elif results:
-            html = fragment("<p>No per-fold results recorded.</p>")
-        else:
-            html = fragment(NO_RESULTS)
-        return ItemOutput(html, table_files("unsupervised_per_fold", per_fold, ctx.digits))
+        return table_item("unsupervised_per_fold", T.unsupervised_per_fold(results), ctx.digits, bool(results),
+                          "No per-fold results recorded.", NO_RESULTS_TEXT)
 
 
 class UnsupervisedExcluded(ReportItem):
@@ -89,14 +85,8 @@ class UnsupervisedExcluded(ReportItem):
 
     def build(self, ctx: ReportContext) -> ItemOutput:
         results = ctx.inputs.unsupervised
-        excl = T.unsupervised_exclusions(results)
-        if not excl.empty:
-            html = wide(excl, ctx.digits)
-        elif results:
-            html = fragment("<p>No trial left out.</p>")
-        else:
-            html = fragment(NO_RESULTS)
-        return ItemOutput(html, table_files("unsupervised_excluded", excl, ctx.digits))
+        return table_item("unsupervised_excluded", T.unsupervised_exclusions(results), ctx.digits, bool(results),
+                          "No trial left out.", NO_RESULTS_TEXT)
 
 
 class HrScatter(ReportItem):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.report import tables as T
-from pipeline.report.items.base import ItemOutput, ReportContext, ReportItem, fragment, table_files, wide
+from pipeline.report.items.base import ItemOutput, ReportContext, ReportItem, fragment, table_files, table_item, wide
 
 SECTION = "Datasets"
 
@@ -41,14 +41,8 @@ class Exclusions(ReportItem):
     reads = ("manifests",)
 
     def build(self, ctx: ReportContext) -> ItemOutput:
-        excl = T.exclusions(ctx.inputs.manifests)
-        if not excl.empty:
-            html = wide(excl, ctx.digits)
-        elif ctx.inputs.manifests:
-            html = fragment("<p>No trial excluded.</p>")
-        else:
-            html = fragment("<p>No manifest available.</p>")
-        return ItemOutput(html, table_files("exclusions", excl, ctx.digits))
+        return table_item("exclusions", T.exclusions(ctx.inputs.manifests), ctx.digits, bool(ctx.inputs.manifests),
+                          "No trial excluded.", "No manifest available.")
 
 
 class Splits(ReportItem):
@@ -61,6 +55,5 @@ class Splits(ReportItem):
     reads = ("splits",)
 
     def build(self, ctx: ReportContext) -> ItemOutput:
-        tab = T.split_details(ctx.inputs.splits)
-        html = wide(tab, ctx.digits) if not tab.empty else fragment("<p>No splits available.</p>")
-        return ItemOutput(html, table_files("splits", tab, ctx.digits))
+        return table_item("splits", T.split_details(ctx.inputs.splits), ctx.digits, bool(ctx.inputs.splits),
+                          "No splits available.", "No splits available.")

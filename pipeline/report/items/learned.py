@@ -121,6 +121,13 @@ class LearnedTable(ReportItem):
                 continue
             lower = metric in LOWER_IS_BETTER
             holds = a["reproduced"] < b["reproduced"] if lower else a["reproduced"] > b["reproduced"]
+            trivial = [by_row[r].get(f"trivial_{metric}") for r in (better, other)]
+            if metric in TRIVIAL and any(t is not None and not (x["reproduced"] < t if lower else x["reproduced"] > t)
+                                         for x, t in zip((a, b), trivial)):
+                out.append(f"Claim {better} better than {other} on {metric}: inconclusive on this data "
+                           f"(reproduced {_fmt(a['reproduced'], d)} vs {_fmt(b['reproduced'], d)}; a row does not "
+                           "beat its trivial predictor, so their order says nothing).")
+                continue
             out.append(f"Claim {better} better than {other} on {metric} (published {_fmt(a['published'], d)} vs "
                        f"{_fmt(b['published'], d)}): reproduced {_fmt(a['reproduced'], d)} vs "
                        f"{_fmt(b['reproduced'], d)}, {'holds' if holds else 'does NOT hold'} on this data.")

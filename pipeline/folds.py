@@ -32,3 +32,26 @@ def fold_of_subjects(splits: dict, path: str | Path) -> dict[str, str]:
                 raise InputError(path, f"subject {subject} in the test sets of {owner[subject]} and {name}")
             owner[str(subject)] = name
     return owner
+
+
+def read_fold(splits_path: str | Path, fold: str) -> tuple[list[str], list[str]]:
+    """(test subjects, training subjects) of ``fold`` in splits.json. Training subjects are the
+    fold's ``train`` list, or the other folds' test subjects when it has none."""
+    splits_path = Path(splits_path)
+    splits = read_splits(splits_path)
+    folds = splits.get("folds") if isinstance(splits, dict) else None
+    if not isinstance(folds, list) or not folds:
+        raise InputError(splits_path, "no 'folds' list")
+    names = [str(f.get("name", f"fold{i + 1}")) for i, f in enumerate(folds)]
+    if fold not in names:
+        raise InputError(splits_path, f"no fold {fold!r} (folds: {', '.join(names)})")
+    doc = folds[names.index(fold)]
+    test = [str(s) for s in doc.get("test", [])]
+    if "train" in doc:
+        train = [str(s) for s in doc["train"]]
+    else:
+        train = [str(s) for name, f in zip(names, folds) if name != fold for s in f.get("test", [])]
+    overlap = sorted(set(test) & set(train))
+    if overlap:
+        raise InputError(splits_path, f"fold {fold}: subject {overlap[0]} both trained and tested on")
+    return test, train

@@ -76,6 +76,7 @@ from pipeline.config import load_params, params_hash
 from pipeline.dag.closure import code_fingerprint
 from pipeline.datasets.base import TrialData
 from pipeline.errors import InputError
+from pipeline.manifest import read_manifest
 from pipeline.provenance import provenance
 from pipeline.signals.pos import pos
 from pipeline.signals.pseudo_label import pos_pseudo_label
@@ -84,6 +85,7 @@ from pipeline.signals.quality import pulse_snr_db
 # labels stored raw (aligned to frames) and, for the waves, difference-normalised
 WAVE_SIGNALS = ("pulse", "resp")
 RATE_SIGNALS = ("hr_bpm", "resp_bpm")
+# the manifest columns preprocessing reads
 MANIFEST_COLUMNS = ("trial_id", "subject", "task", "status")
 # frames per block in both passes: bounds memory whatever the video length
 DEFAULT_BLOCK_FRAMES = 64
@@ -544,18 +546,9 @@ def _write_attrs(
 # dataset level
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
+def ok_trials(path: str | Path) -> pd.DataFrame:
     """The manifest's trials with status ok (raises InputError on a bad manifest)."""
-    path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype={"trial_id": str, "subject": str, "task": str})
-    except FileNotFoundError:
-        raise InputError(path, "manifest not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
-        raise InputError(path, "manifest is not a readable CSV") from None
-    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(path, f"manifest lacks columns {', '.join(missing)}")
+    table = read_manifest(path, required=MANIFEST_COLUMNS)
     return table[table["status"] == "ok"].reset_index(drop=True)
 
 
@@ -643,7 +636,7 @@ def preprocess_dataset(
     from pipeline.datasets import get_layout
 
     raw, manifest = Path(raw), Path(manifest)
-    table = read_manifest(manifest)
+    table = ok_trials(manifest)
     layout = get_layout(dataset)
     refs = {ref.trial_id: ref for ref in layout.list_trials(raw)}
     wanted = list(table["trial_id"])

@@ -43,30 +43,13 @@ from pipeline.folds import fold_of_subjects, read_splits
 from pipeline.provenance import provenance
 from pipeline.metrics import rates as rate_errors
 from pipeline.signals.methods import pulse_signal
-from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs, windowed_rate_bpm
+from pipeline.signals.windows import rate_windows
 
 PREDICTION_COLUMNS = [
     "dataset", "trial_id", "subject", "task", "fold", "method", "window_start_s", "window_end_s",
     "hr_pred", "hr_true", "abs_err", "status", "reason", *QUALITY_COLUMNS,
 ]
 METRIC_KEYS = ("hr_mae", "hr_rmse", "hr_mape", "hr_pearson")
-
-
-def _rates(
-    wave: np.ndarray, fps: float, signals: dict, hr_mode: str
-) -> list[tuple[float, float, float]]:
-    """(start_s, end_s, bpm) of the whole wave or of each evaluation window."""
-    kw = rate_kwargs(signals, "pulse")
-    duration = wave.size / fps
-    if hr_mode == "trial":
-        return [(0.0, duration, pulse_rate_bpm(wave, fps, diff_normalised=False, **kw))]
-    win = signals["eval_window"]
-    window_s, step_s = float(win["window_s"]), float(win["step_s"])
-    centres, bpm = windowed_rate_bpm(wave, fps, window_s, step_s, rate_fn=pulse_rate_bpm,
-                                     diff_normalised=False, **kw)
-    if bpm.size == 1 and wave.size <= int(round(window_s * fps)):
-        return [(0.0, duration, float(bpm[0]))]
-    return [(float(c - window_s / 2), float(c + window_s / 2), float(b)) for c, b in zip(centres, bpm)]
 
 
 def evaluate_trial(
@@ -80,7 +63,7 @@ def evaluate_trial(
     """Rows (method, window, hr_pred, hr_true, status, reason) for one trial's arrays."""
     rows: list[dict[str, Any]] = []
     try:
-        truth = _rates(np.asarray(pulse, dtype=float), fps, signals, hr_mode)
+        truth = rate_windows(np.asarray(pulse, dtype=float), fps, signals, "pulse", False, hr_mode)
         truth_error = None
     except ValueError as err:
         truth, truth_error = [], f"ground-truth pulse: {err}"
@@ -89,7 +72,7 @@ def evaluate_trial(
             rows.append({"method": method, "status": "excluded", "reason": truth_error})
             continue
         try:
-            pred = _rates(pulse_signal(method, rgb, fps, signals), fps, signals, hr_mode)
+            pred = rate_windows(pulse_signal(method, rgb, fps, signals), fps, signals, "pulse", False, hr_mode)
         except ValueError as err:
             rows.append({"method": method, "status": "excluded", "reason": f"{method}: {err}"})
             continue
@@ -108,10 +91,6 @@ def evaluate_trial(
     return rows
 
 
-def _finite_or_none(x: float) -> float | None:
-    return float(x) if x is not None and math.isfinite(x) else None
-
-
 def summarise(predictions: pd.DataFrame, methods: Sequence[str]) -> dict[str, Any]:
     """Metrics per method (overall and per fold) from the prediction rows with status ok."""
     out: dict[str, Any] = {}
@@ -125,7 +104,7 @@ def summarise(predictions: pd.DataFrame, methods: Sequence[str]) -> dict[str, An
                 "hr_mae": rate_errors.mae(pred, gt), "hr_rmse": rate_errors.rmse(pred, gt),
                 "hr_mape": rate_errors.mape(pred, gt), "hr_pearson": rate_errors.pearson(pred, gt),
             })
-        res = {k: _finite_or_none(v) for k, v in res.items()}
+        res = {k: rate_errors.finite_or_none(v) for k, v in res.items()}
         res["n_trials"] = int(ok["trial_id"].nunique())
         res["n_samples"] = int(len(ok))
         res["n_excluded_trials"] = int(rows.loc[rows["status"] != "ok", "trial_id"].nunique())

@@ -37,7 +37,8 @@ from pipeline.evaluate.predict import (
     load_checkpoint_model,
     predict_trials,
 )
-from pipeline.evaluate.run import evaluate_fold, read_fold
+from pipeline.evaluate.run import evaluate_fold
+from pipeline.folds import read_fold
 from pipeline.models.registry import build_model, resolved_options
 from pipeline.preprocess import preprocess_trials
 from pipeline.signals.rates import rate_kwargs, resp_rate_bpm

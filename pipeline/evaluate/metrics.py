@@ -35,26 +35,19 @@ import numpy as np
 import pandas as pd
 
 from pipeline.metrics import rates as rate_errors
+from pipeline.metrics.rates import finite_or_none
 from pipeline.metrics.au import au_metrics, binarise_logits
-from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs, resp_rate_bpm, windowed_rate_bpm
-
-HR_MODES = ("trial", "windowed")
+from pipeline.signals.windows import HR_MODES, rate_windows
 
 
-# task -> (column prefix, rate function, raw ground-truth label, per-frame rate label)
-RATE_TASKS: dict[str, tuple[str, Callable[..., float], str, str]] = {
-    "pulse": ("hr", pulse_rate_bpm, "pulse_raw", "hr_bpm"),
-    "resp": ("rr", resp_rate_bpm, "resp_raw", "resp_bpm"),
+
+# task -> (column prefix, raw ground-truth label, per-frame rate label); the rate function is
+# pipeline.signals.windows.RATE_FUNCTIONS[task]
+RATE_TASKS: dict[str, tuple[str, str, str]] = {
+    "pulse": ("hr", "pulse_raw", "hr_bpm"),
+    "resp": ("rr", "resp_raw", "resp_bpm"),
 }
 ROW_FIELDS = ("pred", "true", "abs_err", "rate_label", "status", "reason")
-
-
-def finite_or_none(x: Any) -> float | None:
-    """A float, or None for NaN, infinities and None."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def hr_mode_of(signals: dict, settings: dict | None = None) -> str:
@@ -71,31 +64,15 @@ def hr_mode_of(signals: dict, settings: dict | None = None) -> str:
 # rates
 
 
-def rate_windows(
+def rate_frames(
     wave: np.ndarray, fps: float, signals: dict, task: str, diff_normalised: bool, hr_mode: str = "trial"
 ) -> list[tuple[int, int, float]]:
-    """``(start_frame, stop_frame, rate)`` of the whole wave (trial mode) or of each window.
-
-    Raises ValueError where the estimator does (too short a wave, non-finite values).
-    """
-    _, fn, _, _ = RATE_TASKS[task]
-    kw = rate_kwargs(signals, task)
-    x = np.asarray(wave, dtype=float)
-    if hr_mode == "trial":
-        return [(0, x.size, fn(x, fps, diff_normalised=diff_normalised, **kw))]
-    if hr_mode != "windowed":
-        raise ValueError(f"hr_mode must be one of {HR_MODES}, got {hr_mode!r}")
-    win_cfg = signals["eval_window"]
-    window_s, step_s = float(win_cfg["window_s"]), float(win_cfg["step_s"])
-    centres, rates = windowed_rate_bpm(x, fps, window_s, step_s, rate_fn=fn,
-                                       diff_normalised=diff_normalised, **kw)
-    win = int(round(window_s * fps))
-    if rates.size == 1 and x.size <= win:
-        return [(0, x.size, float(rates[0]))]
+    """``(start_frame, stop_frame, rate)`` of the whole wave or of each window (the windows of
+    ``pipeline.signals.windows.rate_windows``, in frames)."""
     out = []
-    for c, r in zip(centres, rates):
-        start = int(round(c * fps - win / 2.0))
-        out.append((start, start + win, float(r)))
+    for start_s, end_s, rate in rate_windows(wave, fps, signals, task, diff_normalised, hr_mode):
+        start = int(round(start_s * fps))
+        out.append((start, start + int(round((end_s - start_s) * fps)), rate))
     return out
 
 
@@ -119,7 +96,7 @@ def rate_rows(
     over the same frames (None: the trial has none), ``rate_label`` the per-frame rate label
     over the same frames (or None). A failure of either estimate gives one excluded row.
     """
-    label_name = RATE_TASKS[task][2]
+    label_name = RATE_TASKS[task][1]
     what = "pulse" if task == "pulse" else "breathing"
     if truth_raw is None:
         return _excluded(f"no labels/{label_name}: no {what} ground truth")
@@ -130,11 +107,11 @@ def rate_rows(
     if pred.size != truth_raw.size:
         raise ValueError(f"{task}: prediction of {pred.size} frames, ground truth of {truth_raw.size}")
     try:
-        truth = rate_windows(truth_raw, fps, signals, task, diff_normalised=False, hr_mode=hr_mode)
+        truth = rate_frames(truth_raw, fps, signals, task, diff_normalised=False, hr_mode=hr_mode)
     except ValueError as err:
         return _excluded(f"ground-truth {what}: {err}")
     try:
-        est = rate_windows(pred, fps, signals, task, diff_normalised=True, hr_mode=hr_mode)
+        est = rate_frames(pred, fps, signals, task, diff_normalised=True, hr_mode=hr_mode)
     except ValueError as err:
         return _excluded(f"predicted {what}: {err}")
     rows = []
@@ -246,7 +223,7 @@ def training_mean_rate(
             excluded.append(trial_id)
             continue
         try:
-            rates = [r for _, _, r in rate_windows(raw, fps, signals, task, False, hr_mode)]
+            rates = [r for _, _, r in rate_frames(raw, fps, signals, task, False, hr_mode)]
         except ValueError:
             excluded.append(trial_id)
             continue

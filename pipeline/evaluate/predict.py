@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from pipeline.cache.reader import open_cache
 from pipeline.errors import InputError
+from pipeline.models.device import pick_device
 from pipeline.models.registry import build_model, variant_info
 
 CHECKPOINT_KEYS = ("model", "variant", "options")
@@ -107,18 +108,11 @@ def load_checkpoint_model(path: str | Path, device: str | torch.device | None = 
     # what the run recorded (au_names, tasks, epoch, ...), without the weights and training state
     model.checkpoint_info = {k: v for k, v in ckpt.items()  # type: ignore[attr-defined]
                              if k not in _TRAINING_STATE and not isinstance(v, torch.Tensor)}
-    return model.to(resolve_device(device)).eval()
+    return model.to(pick_device(device)).eval()
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a torch.device; None = the first CUDA device when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def amp_dtype(amp: bool | str | None) -> torch.dtype | None:
@@ -229,7 +223,7 @@ def iter_predictions(
     if int(batch_chunks) < 1:
         raise ValueError(f"batch_chunks must be >= 1, got {batch_chunks}")
     groups = _group_map(models)
-    dev = resolve_device(device)
+    dev = pick_device(device)
     dtype = amp_dtype(amp)
     index = open_cache(cache_root)
     n = chunk_length_of(groups, chunk_length, int(index.info.get("settings", {}).get("chunk_length", 3)))

@@ -44,7 +44,7 @@ from pipeline.atomic import atomic_path
 from pipeline.cache.format import QUALITY_COLUMNS
 from pipeline.cache.reader import open_cache
 from pipeline.errors import InputError
-from pipeline.folds import read_splits
+from pipeline.folds import read_fold
 from pipeline.evaluate.metrics import (
     RATE_TASKS,
     AUCollector,
@@ -75,29 +75,6 @@ PREDICTION_COLUMNS = [
 PREDICTIONS_FORMAT = "1"
 
 
-def read_fold(splits_path: str | Path, fold: str) -> tuple[list[str], list[str]]:
-    """(test subjects, training subjects) of ``fold`` in splits.json. Training subjects are the
-    fold's ``train`` list, or the other folds' test subjects when it has none."""
-    splits_path = Path(splits_path)
-    splits = read_splits(splits_path)
-    folds = splits.get("folds") if isinstance(splits, dict) else None
-    if not isinstance(folds, list) or not folds:
-        raise InputError(splits_path, "no 'folds' list")
-    names = [str(f.get("name", f"fold{i + 1}")) for i, f in enumerate(folds)]
-    if fold not in names:
-        raise InputError(splits_path, f"no fold {fold!r} (folds: {', '.join(names)})")
-    doc = folds[names.index(fold)]
-    test = [str(s) for s in doc.get("test", [])]
-    if "train" in doc:
-        train = [str(s) for s in doc["train"]]
-    else:
-        train = [str(s) for name, f in zip(names, folds) if name != fold for s in f.get("test", [])]
-    overlap = sorted(set(test) & set(train))
-    if overlap:
-        raise InputError(splits_path, f"fold {fold}: subject {overlap[0]} both trained and tested on")
-    return test, train
-
-
 def _au_names(settings: dict, models: dict[str, Any], cache_names: list[str]) -> list[str]:
     names = settings.get("au_names")
     if names is None:
@@ -110,7 +87,7 @@ def _au_names(settings: dict, models: dict[str, Any], cache_names: list[str]) ->
 
 def _train_rates(cache_root: Path, trial_ids: Sequence[str], task: str, n: int) -> list[tuple[str, Any, float]]:
     """(trial_id, raw ground-truth wave over the trial's chunked frames, fps) per training trial."""
-    label = RATE_TASKS[task][2]
+    label = RATE_TASKS[task][1]
     index = open_cache(cache_root)
     out = []
     for tid in trial_ids:
@@ -236,7 +213,7 @@ def evaluate_fold(
                 for task in RATE_TASKS:
                     if task not in tasks:
                         continue
-                    _, _, raw_name, rate_name = RATE_TASKS[task]
+                    _, raw_name, rate_name = RATE_TASKS[task]
                     if m == 0:
                         by_task[task] = rate_rows(None, None, pred.fps, signals, task, hr_mode)
                         by_task[task][0]["reason"] = f"shorter than one chunk of {n} frames"
@@ -277,7 +254,7 @@ def evaluate_fold(
         "baselines": {},
         "cache_key": index.key,
     }
-    for task, (prefix, _, _, _) in RATE_TASKS.items():
+    for task, (prefix, _, _) in RATE_TASKS.items():
         if task not in tasks:
             continue
         metrics[task] = rate_summary(predictions, task)

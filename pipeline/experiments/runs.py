@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.cache.reader import open_cache
-from pipeline.errors import ConfigError, InputError
-from pipeline.folds import read_splits
+from pipeline.errors import ConfigError
+from pipeline.folds import read_fold
 from pipeline.experiments.sheet import Run, run_folds
 
 CHECKPOINT = "checkpoint.pt"
@@ -25,18 +25,10 @@ def task_groups(run: Run) -> dict[str, list[str]]:
     return {"all": tasks}
 
 
-def read_folds(splits_path: Path) -> dict[str, dict]:
-    """Folds of a splits.json by name."""
-    doc = read_splits(splits_path)
-    return {str(f["name"]): f for f in doc.get("folds", [])}
-
-
 def fold_trials(cache_root: Path, splits_path: Path, fold: str, part: str) -> list[str]:
     """Cached trial ids of the fold's ``part`` ('train' or 'test') subjects, in cache order."""
-    folds = read_folds(splits_path)
-    if fold not in folds:
-        raise InputError(splits_path, f"no fold '{fold}' (folds: {', '.join(folds)})")
-    subjects = set(map(str, folds[fold].get(part, [])))
+    test, train = read_fold(splits_path, fold)
+    subjects = set(test if part == "test" else train)
     index = open_cache(cache_root)
     return [t for t, s in zip(index.table["trial_id"], index.table["subject"]) if str(s) in subjects]
 

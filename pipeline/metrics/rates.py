@@ -9,6 +9,8 @@ with fewer than 2 trials or when either vector is constant.
 from __future__ import annotations
 
 
+import math
+
 import numpy as np
 
 
@@ -57,3 +59,11 @@ def rate_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """MAE, RMSE, MAPE (%), Pearson r and the number of trials ``n``."""
     p, g = _pair(pred, gt)
     return {"mae": mae(p, g), "rmse": rmse(p, g), "mape": mape(p, g), "pearson": pearson(p, g), "n": int(p.size)}
+
+
+def finite_or_none(x: float | None) -> float | None:
+    """A float, or None for NaN, infinities and None (metrics files are strict JSON)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None

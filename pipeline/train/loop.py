@@ -43,6 +43,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cache.dataset import ChunkDataset
+from pipeline.models.device import pick_device
 from pipeline.models.registry import build_model, resolved_options, variant_info
 from pipeline.provenance import provenance
 from pipeline.train.checkpoint import (
@@ -120,13 +121,6 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
         s["au_names"] = [str(a) for a in s["au_names"]]
     s["model_options"] = dict(s["model_options"] or {})
     return s
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

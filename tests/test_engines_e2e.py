@@ -92,6 +92,9 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     report = json.loads((repo / "reports" / "metrics.json").read_text())
     assert report["table1"]["runs"]["table1/bigsmall"]["au_f1"]["published"] == 43.3
     assert report["runs"]["table1/bigsmall"] == "results shown"
+    # the trivial floor of the real data beside the AU columns, from the published class weights
+    assert report["table1"]["au_f1_all_positive_published_data"] == pytest.approx(40.78, abs=0.01)
+    assert "all-positive predictor reaches a mean AU F1 of 40.78" in report["table1"]["statements"][0]
     model = repo / "results" / "runs" / "table1" / "small_branch" / "fold1" / "model"
     assert {p.name for p in model.iterdir() if not p.name.startswith(".")} == {"pulse", "resp"}  # a model per task
     assert (repo / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv").exists()

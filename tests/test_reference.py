@@ -197,3 +197,21 @@ def test_seed_text_of_prose_numbers():
     stext = supp.read_text()
     assert "no less than 23%, and as much as 459%" in stext
     assert "after  $N$  exceeds 9" in stext
+
+
+def test_all_positive_reference_from_the_published_class_weights() -> None:
+    from pipeline.reference.au_class_weights import (
+        all_positive_f1, prevalence_from_pos_weight, published_all_positive_f1, published_pos_weight,
+    )
+
+    # w = negatives / positives: w = 1 is half the frames, w = 3 a quarter
+    assert prevalence_from_pos_weight({"AU01": 1.0, "AU02": 3.0}) == {"AU01": 0.5, "AU02": 0.25}
+    # all-positive: precision p, recall 1 -> F1 2p/(1+p): 2/3 and 2/5
+    assert all_positive_f1({"AU01": 0.5, "AU02": 0.25}) == pytest.approx(100 * (2 / 3 + 2 / 5) / 2)
+    weights = published_pos_weight("bp4d")
+    assert list(weights) == ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15", "AU17",
+                             "AU23", "AU24"]
+    assert weights["AU24"] == pytest.approx(25.0045766590389)
+    # the published BP4D+ rows (BigSmall 43.3, no shift 40.3) sit this close to it
+    assert published_all_positive_f1("bp4d") == pytest.approx(40.78, abs=0.01)
+    assert published_all_positive_f1("ubfc") is None

@@ -95,6 +95,15 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     # the trivial floor of the real data beside the AU columns, from the published class weights
     assert report["table1"]["au_f1_all_positive_published_data"] == pytest.approx(40.78, abs=0.01)
     assert "all-positive predictor reaches a mean AU F1 of 40.78" in report["table1"]["statements"][0]
+    # DVC's metrics are the headline numbers alone: one per task and run, POS/CHROM per dataset
+    headline = json.loads((repo / "reports" / "headline.json").read_text())
+    assert set(headline["table1"]) == {"small_branch", "bigsmall"}
+    assert set(headline["table1"]["bigsmall"]) == {"au_f1", "hr_mae", "rr_mae"}
+    assert headline["table1"]["bigsmall"]["au_f1"] == report["table1"]["runs"]["table1/bigsmall"]["au_f1"]["reproduced"]
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo))
+    files = {path for rev in shown.values() for path in rev["data"]}
+    assert files == {"reports/headline.json"}
+    assert (repo / "reports" / "figures" / "table1_per_au_f1.svg").is_file()
     model = repo / "results" / "runs" / "table1" / "small_branch" / "fold1" / "model"
     assert {p.name for p in model.iterdir() if not p.name.startswith(".")} == {"pulse", "resp"}  # a model per task
     assert (repo / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv").exists()

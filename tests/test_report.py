@@ -161,6 +161,10 @@ def test_report_numbers_beside_published(inputs, tmp_path):
     assert metrics["absent_inputs"] == 0
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["unsupervised"] == metrics["unsupervised"]
+    # DVC's metrics: only the headline numbers, here POS/CHROM HR MAE per dataset
+    headline = json.loads((out / "headline.json").read_text())
+    assert headline["unsupervised_hr_mae"]["ubfc"] == {"POS": pytest.approx(3.21), "CHROM": pytest.approx(3.13)}
+    assert headline["unsupervised_hr_mae"]["bp4d"]["POS"] == pytest.approx(12.50)
     # dataset summary, exclusions with reasons, subjects outside the published splits
     assert "label shorter than the video" in html and "published exclusion list (supp. D)" in html
     assert "(in no published split)" in html and "F006" in html
@@ -176,14 +180,20 @@ def test_self_contained_with_embedded_figures(inputs, tmp_path):
     html = (out / "index.html").read_text()
     assert not re.search(r"https?://|<script|<link|@import", html)
     srcs = re.findall(r'src="([^"]*)"', html)
-    assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)  # 2 scatters + waveform
+    # 2 scatters, 2 Bland-Altman plots, the waveform
+    assert len(srcs) == 5 and all(s.startswith("data:image/png;base64,") for s in srcs)
     for s in srcs:
         assert base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert pngs == ["hr_scatter_bp4d.png", "hr_scatter_ubfc.png", "waveform_ubfc.png"]
+    assert pngs == ["hr_bland_altman_bp4d.png", "hr_bland_altman_ubfc.png", "hr_scatter_bp4d.png",
+                    "hr_scatter_ubfc.png", "waveform_ubfc.png"]
     caption = (out / "figures" / "waveform_ubfc.txt").read_text()
     assert "subject1" in caption and "k1" in caption and "pos_ppg_raw" in caption
     assert "predictions.csv" in (out / "figures" / "hr_scatter_ubfc.txt").read_text()
+    # Bland-Altman: bias and limits of agreement of each method, from the same predictions
+    ba = (out / "figures" / "hr_bland_altman_ubfc.txt").read_text()
+    # errors -2, -3, -4, -5: bias -3.5, SD 1.291, limits -3.5 -+ 2.53
+    assert "POS: bias -3.50 bpm, limits of agreement -6.03 to -0.97 bpm" in ba and "predictions.csv" in ba
     tables = sorted(p.name for p in (out / "tables").iterdir())
     for name in ["datasets", "exclusions", "splits", "unsupervised_ubfc", "unsupervised_bp4d",
                  "unsupervised_vs_published", "compute_audit", "deviations"]:
@@ -193,6 +203,16 @@ def test_self_contained_with_embedded_figures(inputs, tmp_path):
     long = pd.read_csv(out / "tables" / "unsupervised_vs_published.csv")
     r = long[(long.dataset == "ubfc") & (long.method == "POS") & (long.metric == "hr_rmse")].iloc[0]
     assert (r.reproduced, r.published) == (4.0, 4.69) and r.difference == pytest.approx(-0.69)
+    # every table also as LaTeX, every figure also as SVG, and the page links them for download
+    tex = (out / "tables" / "unsupervised_ubfc.tex").read_text()
+    assert tex.startswith("\\begin{tabular}") and "POS & 4 & 3.21 & 2.79 & +0.42" in tex
+    svgs = sorted(p.name for p in (out / "figures").glob("*.svg"))
+    assert svgs == [n.replace(".png", ".svg") for n in pngs]
+    assert (out / "figures" / "waveform_ubfc.svg").read_text().lstrip().startswith("<?xml")
+    links = set(re.findall(r'<a href="([^"]*)"', html))
+    assert {"tables/unsupervised_ubfc.csv", "tables/unsupervised_ubfc.tex", "figures/waveform_ubfc.png",
+            "figures/waveform_ubfc.svg"} <= links
+    assert all((out / link).is_file() for link in links)
 
 
 def test_provenance_in_the_report_is_stable(inputs, tmp_path):
@@ -497,3 +517,38 @@ def test_report_imports_no_stage_module():
               "pipeline.compute_audit", "pipeline.synth.generate", "pipeline.validate_params", "pipeline.__main__"}
     assert "pipeline.report.build" in loaded
     assert not [m for m in loaded if m in stages or m.startswith("pipeline.stages")]
+
+
+def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
+    """An aggregated experiment (results/metrics/table1.json) in the report: the Table 1 rows with
+    the real data's all-positive floor, the per-AU F1 figure beside supp. Table 1, and only the
+    headline numbers in headline.json."""
+    import dataclasses
+
+    aus = ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15", "AU17", "AU23", "AU24"]
+    metrics = {f"au.f1.{au}": {"mean": 10.0 + k, "std": None, "n_folds": 1} for k, au in enumerate(aus)}
+    metrics.update({"au.f1_mean": {"mean": 15.5, "std": None, "n_folds": 1},
+                    "baselines.au_all_positive.f1_mean": {"mean": 40.0, "std": None, "n_folds": 1},
+                    "pulse.hr_mae": {"mean": 6.0, "std": None, "n_folds": 1},
+                    "resp.rr_mae": {"mean": 3.0, "std": None, "n_folds": 1}})
+    doc = {"experiment": "table1", "runs": {"table1/bigsmall": {
+        "variant": "bigsmall", "folds": ["fold1"], "metrics": metrics,
+        "published": [{"table": "paper_table1", "row": "bigsmall"}]}}}
+    path = tmp_path / "metrics" / "table1.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "reports"
+    report = build.build_report(_params(), dataclasses.replace(inputs, experiments=[path]), out)
+    entry = report["table1"]
+    assert entry["runs"]["table1/bigsmall"]["au_f1"] == {"reproduced": 15.5, "std": None, "published": 43.3,
+                                                        "difference": pytest.approx(15.5 - 43.3)}
+    assert entry["au_f1_all_positive_published_data"] == pytest.approx(40.78, abs=0.01)
+    table = pd.read_csv(out / "tables" / "table1.csv")
+    floor = table[table["row"].str.startswith("all-positive")].iloc[0]
+    assert (floor["reproduced"], round(floor["published"], 2)) == (40.0, 40.78)
+    assert json.loads((out / "headline.json").read_text())["table1"] == {
+        "bigsmall": {"au_f1": 15.5, "hr_mae": 6.0, "rr_mae": 3.0}}
+    assert {p.name for p in (out / "figures").glob("table1_per_au_f1.*")} == {
+        "table1_per_au_f1.png", "table1_per_au_f1.svg", "table1_per_au_f1.txt"}
+    caption = (out / "figures" / "table1_per_au_f1.txt").read_text()
+    assert "table1/bigsmall" in caption and "supplementary" in caption

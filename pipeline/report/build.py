@@ -7,8 +7,10 @@
 
     reports/index.html        self-contained (figures as base64 PNG, inline CSS, no scripts)
     reports/metrics.json      the reproduced numbers, published values and differences
-    reports/tables/*.csv|md   every table of the report
-    reports/figures/*.png     every figure of the report (with its caption as *.txt)
+    reports/headline.json     the few numbers DVC lists as metrics: per dataset the POS/CHROM HR
+                              MAE, per learned run its AU F1, HR MAE and RR MAE
+    reports/tables/*.csv|md|tex   every table of the report (linked under its item for download)
+    reports/figures/*.png|svg     every figure of the report (with its caption as *.txt)
 
 The report is assembled from items (pipeline/report/items): one per table or figure, each with
 its title, caption, the published tables it compares with, the inputs it reads, and a build
@@ -48,6 +50,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "index.html.j2"
 # metrics.json entries of the assembler itself (an item may not set them)
 REPORT_METRICS = ("data_origin", "absent_inputs", "provenance")
+DOWNLOADS = (".csv", ".tex", ".png", ".svg")  # item files the report links for download
 
 
 def check_items(items: list[ReportItem]) -> None:
@@ -72,10 +75,12 @@ def check_items(items: list[ReportItem]) -> None:
 
 
 def _run_items(items: list[ReportItem], params: dict, loaded: LoadedInputs, prov: dict
-               ) -> tuple[list[tuple[ReportItem, ItemOutput]], dict[str, str | bytes], dict[str, Any], list[str]]:
-    """Build every item; gather their files, metrics entries and absent inputs (none may clash)."""
+               ) -> tuple[list[tuple[ReportItem, ItemOutput]], dict[str, str | bytes], dict[str, Any],
+                          dict[str, Any], list[str]]:
+    """Build every item; gather their files, metrics and headline entries and absent inputs
+    (none may clash)."""
     digits = int(params["report"]["digits"])
-    built, files, metrics, absent = [], {}, {}, []
+    built, files, metrics, headline, absent = [], {}, {}, {}, []
     for item in items:
         ctx = ReportContext(params=params, digits=digits, prov=prov, origins=loaded.origins, used=loaded.used,
                             inputs=InputView(loaded, item.reads, item.id))
@@ -91,9 +96,13 @@ def _run_items(items: list[ReportItem], params: dict, loaded: LoadedInputs, prov
                 raise ValueError(f"report item '{item.id}' sets metrics.json '{key}', "
                                  "which another item or the assembler sets")
             metrics[key] = value
+        for key, value in result.headline.items():
+            if key in headline:
+                raise ValueError(f"report item '{item.id}' sets headline.json '{key}', which another item sets")
+            headline[key] = value
         absent.extend(result.absent)
         built.append((item, result))
-    return built, files, metrics, absent
+    return built, files, metrics, headline, absent
 
 
 def _sections(built: list[tuple[ReportItem, ItemOutput]]) -> list[dict]:
@@ -101,7 +110,11 @@ def _sections(built: list[tuple[ReportItem, ItemOutput]]) -> list[dict]:
     sections: dict[str, dict] = {}
     for item, result in built:
         section = sections.setdefault(item.section, {"title": item.section, "entries": []})
-        section["entries"].append({"id": item.id, "title": item.title, "caption": item.caption, "html": result.html})
+        # the item's tables and figures as files to download (CSV, LaTeX, PNG, SVG), linked
+        # relative to index.html
+        downloads = sorted(p for p in result.files if Path(p).suffix in DOWNLOADS)
+        section["entries"].append({"id": item.id, "title": item.title, "caption": item.caption, "html": result.html,
+                                   "downloads": downloads})
     return list(sections.values())
 
 
@@ -112,7 +125,7 @@ def build_report(params: dict, inputs: ReportInputs, out: str | Path) -> dict:
     check_items(items)
     loaded = load_inputs(inputs, params)
     prov = provenance(params, loaded.used)
-    built, files, item_metrics, item_absent = _run_items(items, params, loaded, prov)
+    built, files, item_metrics, headline, item_absent = _run_items(items, params, loaded, prov)
     absent = loaded.absent + item_absent
 
     for folder in FILE_DIRS:  # each folder replaced as a whole, present even when empty
@@ -143,4 +156,5 @@ def build_report(params: dict, inputs: ReportInputs, out: str | Path) -> dict:
     metrics = {"data_origin": dict(sorted(origins.items())), **item_metrics,
                "absent_inputs": len(absent), "provenance": prov}
     write_json(out / "metrics.json", metrics)
+    write_json(out / "headline.json", headline)
     return metrics

@@ -1,4 +1,4 @@
-"""Report figures, each returned as PNG bytes with a caption naming the data that produced it."""
+"""Report figures, each returned as PNG and SVG bytes with a caption naming the data that produced it."""
 
 from __future__ import annotations
 
@@ -25,14 +25,18 @@ class Figure:
     title: str
     caption: str
     png: bytes
+    svg: bytes
 
 
-def _png(fig: plt.Figure) -> bytes:
-    buf = io.BytesIO()
-    # no creation-date metadata, so an unchanged figure gives unchanged bytes
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+def _png(fig: plt.Figure) -> tuple[bytes, bytes]:
+    """The figure as PNG and as SVG, then closed; no creation-date or software metadata and a
+    fixed SVG id salt, so an unchanged figure gives unchanged bytes."""
+    png, svg = io.BytesIO(), io.BytesIO()
+    fig.savefig(png, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    with matplotlib.rc_context({"svg.hashsalt": "pipeline-report"}):
+        fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
-    return buf.getvalue()
+    return png.getvalue(), svg.getvalue()
 
 
 def _z(x: np.ndarray) -> np.ndarray:
@@ -96,7 +100,7 @@ def waveform_figure(
            if pseudo is not None else "this cache stores no POS pseudo-label (labels/pos_ppg_raw absent). ")
         + f"Heart rates from the whole trial. Code at commit {commit}."
     )
-    return Figure(f"waveform_{dataset}", "Example waveform", caption, _png(fig))
+    return Figure(f"waveform_{dataset}", "Example waveform", caption, *_png(fig))
 
 
 def hr_scatter_figure(result: UnsupervisedResult, commit: str) -> Figure:
@@ -128,4 +132,64 @@ def hr_scatter_figure(result: UnsupervisedResult, commit: str) -> Figure:
         f"(cache key {result.metrics.get('cache_key', '?')}, stage commit "
         f"{result.metrics.get('provenance', {}).get('git_commit', '?')}); report code at commit {commit}."
     )
-    return Figure(f"hr_scatter_{result.dataset}", f"Heart rate, {name}", caption, _png(fig))
+    return Figure(f"hr_scatter_{result.dataset}", f"Heart rate, {name}", caption, *_png(fig))
+
+
+def hr_bland_altman_figure(result: UnsupervisedResult, commit: str) -> Figure:
+    """Bland-Altman plot of each method's per-trial heart rate: the difference (estimate - truth)
+    against the mean of the two, with the bias and the 95% limits of agreement (bias +- 1.96 SD)."""
+    pred = result.predictions[result.predictions["status"] == "ok"]
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    markers = {"POS": "o", "CHROM": "s"}
+    lines = []
+    for k, method in enumerate(result.methods):
+        p = pred[pred["method"] == method]
+        if p.empty:
+            continue
+        mean = (p["hr_true"] + p["hr_pred"]) / 2
+        diff = p["hr_pred"] - p["hr_true"]
+        bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
+        colour = f"C{k}"
+        ax.scatter(mean, diff, s=22, alpha=0.75, marker=markers.get(method, "^"), color=colour,
+                   label=f"{method} (n={len(p)})")
+        ax.axhline(bias, color=colour, lw=1.2)
+        for limit in (bias - 1.96 * sd, bias + 1.96 * sd):
+            ax.axhline(limit, color=colour, lw=1, ls="--")
+        lines.append(f"{method}: bias {bias:+.2f} bpm, limits of agreement {bias - 1.96 * sd:+.2f} to "
+                     f"{bias + 1.96 * sd:+.2f} bpm")
+    ax.axhline(0.0, color="0.5", lw=1, ls=":")
+    ax.set_xlabel("mean of estimated and ground-truth heart rate (bpm)")
+    ax.set_ylabel("estimated - ground-truth heart rate (bpm)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    name = DATASET_NAMES.get(result.dataset, result.dataset)
+    ax.set_title(f"{name}: Bland-Altman, heart rate per {result.metrics.get('hr_mode', 'trial')}", fontsize=10)
+    caption = (
+        f"Solid lines: bias; dashed: bias +- 1.96 SD. {'; '.join(lines) or 'No evaluated trial'}. "
+        f"From {result.folder / 'predictions.csv'} (status ok; cache key {result.metrics.get('cache_key', '?')}, "
+        f"stage commit {result.metrics.get('provenance', {}).get('git_commit', '?')}); report code at commit {commit}."
+    )
+    return Figure(f"hr_bland_altman_{result.dataset}", f"Bland-Altman, {name}", caption, *_png(fig))
+
+
+def per_au_f1_figure(name: str, title: str, aus: list[str], bars: dict[str, dict[str, float]],
+                     reference: dict[str, float] | None, caption: str) -> Figure:
+    """Grouped bars of per-AU F1, one group per AU and one bar per series (e.g. a reproduced run
+    and its published row), with the all-positive predictor's F1 per AU as black ticks."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(aus) + 2), 4.2))
+    x = np.arange(len(aus))
+    width = 0.8 / max(1, len(bars))
+    for k, (label, values) in enumerate(bars.items()):
+        heights = [values.get(au, np.nan) for au in aus]
+        ax.bar(x - 0.4 + width * (k + 0.5), heights, width, label=label,
+               hatch="//" if label.startswith("published") else None, edgecolor="white", linewidth=0.5)
+    if reference:
+        ax.scatter(x, [reference.get(au, np.nan) for au in aus], marker="_", s=400, color="black", zorder=3,
+                   label="all-positive, real data (published class weights)")
+    ax.set_xticks(x, aus)
+    ax.set_ylabel("F1 (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title, fontsize=10)
+    return Figure(name, title, caption, *_png(fig))

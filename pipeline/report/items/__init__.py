@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pipeline.report.items.base import ReportItem
 from pipeline.report.items.baselines import (
-    HrScatter, UnsupervisedExcluded, UnsupervisedPerFold, UnsupervisedVsPublished,
+    HrBlandAltman, HrScatter, UnsupervisedExcluded, UnsupervisedPerFold, UnsupervisedVsPublished,
 )
 from pipeline.report.items.compute import ComputeAudit
 from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
 from pipeline.report.items.deviations import Deviations
 from pipeline.report.items.experiments import ExperimentSheet
 from pipeline.report.items.learned import Table1
+from pipeline.report.items.per_au import PerAuF1
 from pipeline.report.items.provenance import Provenance
 from pipeline.report.items.skin import HrErrorBySkinType
 from pipeline.report.items.waveform import ExampleWaveform
@@ -29,9 +30,11 @@ ITEMS: list[ReportItem] = [
     UnsupervisedPerFold(),
     UnsupervisedExcluded(),
     HrScatter(),
+    HrBlandAltman(),
     HrErrorBySkinType(),
     ComputeAudit(),
     Table1(),
+    PerAuF1(),
     ExampleWaveform(),
     ExperimentSheet(),
     Deviations(),

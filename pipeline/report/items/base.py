@@ -49,6 +49,7 @@ class ItemOutput:
     html: Markup                                                   # the fragment under title and caption
     files: dict[str, str | bytes] = field(default_factory=dict)    # path below the report folder -> content
     metrics: dict[str, Any] = field(default_factory=dict)          # top-level entries of metrics.json
+    headline: dict[str, Any] = field(default_factory=dict)         # top-level entries of headline.json (DVC's metrics)
     absent: list[str] = field(default_factory=list)                # absent inputs found while building
 
 
@@ -137,16 +138,20 @@ def table_item(name: str, df: pd.DataFrame, digits: int, have_inputs: bool, when
 
 
 def table_files(name: str, df: pd.DataFrame, digits: int) -> dict[str, str]:
-    """tables/<name>.csv (raw values) and tables/<name>.md (formatted, differences signed)."""
+    """tables/<name>.csv (raw values), tables/<name>.md and tables/<name>.tex (formatted,
+    differences signed; the LaTeX as a tabular for a paper)."""
+    shown = T.formatted(df, digits, signed=("diff", "difference"))
     return {
         f"tables/{name}.csv": df.to_csv(index=False),
-        f"tables/{name}.md": T.to_markdown(T.formatted(df, digits, signed=("diff", "difference"))),
+        f"tables/{name}.md": T.to_markdown(shown),
+        f"tables/{name}.tex": shown.to_latex(index=False, escape=True),
     }
 
 
 def figure_files(fig: Figure) -> dict[str, str | bytes]:
-    """figures/<name>.png and its caption figures/<name>.txt."""
-    return {f"figures/{fig.name}.png": fig.png, f"figures/{fig.name}.txt": fig.caption + "\n"}
+    """figures/<name>.png, figures/<name>.svg and the caption figures/<name>.txt."""
+    return {f"figures/{fig.name}.png": fig.png, f"figures/{fig.name}.svg": fig.svg,
+            f"figures/{fig.name}.txt": fig.caption + "\n"}
 
 
 def figure_html(fig: Figure) -> Markup:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.report import tables as T
-from pipeline.report.figures import hr_scatter_figure
+from pipeline.report.figures import hr_bland_altman_figure, hr_scatter_figure
 from pipeline.report.items.base import (
     ItemOutput, Published, ReportContext, ReportItem, clean, figure_files, figure_html, fragment, table_files,
     table_item, wide,
@@ -56,7 +56,9 @@ class UnsupervisedVsPublished(ReportItem):
             d[f"{r['metric']}_published"] = clean(r["published"])
             d[f"{r['metric']}_diff"] = clean(r["difference"])
             d["n_trials"] = clean(r["n_trials"])
-        return ItemOutput(fragment(self.BLOCK, blocks=blocks), files, {"unsupervised": unsup})
+        headline = {ds: {m: v.get("hr_mae") for m, v in methods.items()} for ds, methods in unsup.items()}
+        return ItemOutput(fragment(self.BLOCK, blocks=blocks), files, {"unsupervised": unsup},
+                          headline={"unsupervised_hr_mae": headline})
 
 
 class UnsupervisedPerFold(ReportItem):
@@ -100,6 +102,26 @@ class HrScatter(ReportItem):
 
     def build(self, ctx: ReportContext) -> ItemOutput:
         figures = [hr_scatter_figure(r, ctx.commit) for r in ctx.inputs.unsupervised]
+        files: dict = {}
+        for fig in figures:
+            files.update(figure_files(fig))
+        html = fragment("{% for f in figs %}{{ f }}{% else %}" + NO_RESULTS + "{% endfor %}",
+                        figs=[figure_html(f) for f in figures])
+        return ItemOutput(html, files)
+
+
+class HrBlandAltman(ReportItem):
+    id = "hr_bland_altman"
+    section = SECTION
+    title = "Agreement with the ground-truth heart rate (Bland-Altman)"
+    caption = ("Per evaluated trial (or window): the difference between each method's heart rate and the "
+               "ground truth against their mean, with each method's bias and 95% limits of agreement; "
+               "one figure per dataset.")
+    published = ()
+    reads = ("unsupervised",)
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        figures = [hr_bland_altman_figure(r, ctx.commit) for r in ctx.inputs.unsupervised]
         files: dict = {}
         for fig in figures:
             files.update(figure_files(fig))

@@ -28,6 +28,8 @@ TRIVIAL = {
 }
 ALL_POSITIVE_ROW = "all-positive AU predictor (trivial reference)"
 CLOSE_TO_FLOOR = 3.0  # points of mean AU F1 above the all-positive predictor called "close"
+# per run, what reports/headline.json (the metrics DVC lists) keeps: one number per task
+HEADLINE = ("au_f1", "hr_mae", "rr_mae")
 LOWER_IS_BETTER = {"hr_mae", "hr_rmse", "hr_mape", "rr_mae", "rr_rmse", "rr_mape"}
 
 
@@ -107,9 +109,12 @@ class LearnedTable(ReportItem):
             "<ul>{% for s in statements %}<li>{{ s }}</li>{% endfor %}</ul>",
             origin=ctx.origin(self.dataset), reference=pub.attrs["source"], table=wide(long, ctx.digits, signed=("difference",)),
             statements=statements)
+        headline = {run_id.split("/", 1)[1]: {m: e[m]["reproduced"] for m in HEADLINE if m in e}
+                    for run_id, e in entries.items()}
         return ItemOutput(html, table_files(self.experiment, long, ctx.digits),
                           {self.experiment: {"runs": entries, "statements": statements,
-                                             "au_f1_all_positive_published_data": clean(reference)}})
+                                             "au_f1_all_positive_published_data": clean(reference)}},
+                          headline={self.experiment: headline})
 
     def _published_floor(self, pub: pd.DataFrame, reference: float, digits: int) -> str:
         """How far each published AU F1 sits above the all-positive predictor on the real data."""

@@ -89,6 +89,9 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     table1 = json.loads((repo / "results" / "metrics" / "table1.json").read_text())
     assert set(table1["runs"]) == {f"table1/{r}" for r in yaml.safe_load(
         (repo / "experiments.yaml").read_text())["experiments"]["table1"]["runs"]}
+    bigsmall = table1["runs"]["table1/bigsmall"]["metrics"]
+    assert bigsmall["pulse.hr_mae"]["ci95_method"].startswith("bootstrap over test subjects")
+    assert bigsmall["au.f1_mean"]["ci95"] is None  # one fold: no t-interval
     report = json.loads((repo / "reports" / "metrics.json").read_text())
     assert report["table1"]["runs"]["table1/bigsmall"]["au_f1"]["published"] == 43.3
     assert report["runs"]["table1/bigsmall"] == "results shown"

@@ -444,3 +444,62 @@ def test_aggregate_mean_and_std_over_three_folds(tmp_path: Path) -> None:
     assert doc["metrics"]["pulse.hr_mae"]["mean"] == pytest.approx(np.mean(mae))
     single = aggregate_runs({"fold1": paths["fold1"]}).set_index("metric")
     assert math.isnan(single.loc["pulse.hr_mae", "std"])
+
+
+# ------------------------------------------------------------------------------------------
+# confidence intervals (pipeline/evaluate/stats.py)
+
+
+def test_fold_t_interval() -> None:
+    from scipy import stats as st
+
+    from pipeline.evaluate.stats import fold_ci
+
+    # mean 2, sem 1/sqrt(3), t(0.975, 2) = 4.3027
+    lo, hi = fold_ci([1.0, 2.0, 3.0])
+    half = st.t.ppf(0.975, 2) / np.sqrt(3)
+    assert (lo, hi) == (pytest.approx(2 - half), pytest.approx(2 + half)) and half == pytest.approx(2.4842, abs=1e-4)
+    assert fold_ci([4.0]) is None and fold_ci([4.0, None]) is None and fold_ci([5.0, 5.0]) == (5.0, 5.0)
+
+
+def test_rate_metrics_from_subject_sums_equal_the_direct_ones() -> None:
+    from pipeline.evaluate.stats import SUM_COLUMNS, metric_from_sums, subject_sums
+
+    rng = np.random.default_rng(3)
+    true = rng.uniform(55, 95, 40)
+    pred = true + rng.normal(0, 6, 40)
+    subjects = [f"s{i % 7}" for i in range(40)]
+    sums = subject_sums(pred, true, subjects)
+    assert len(sums) == 7 and sums["n"].sum() == 40
+    cols = [sums[c].to_numpy() for c in SUM_COLUMNS]
+    err = pred - true
+    assert metric_from_sums("mae", *cols) == pytest.approx(np.mean(np.abs(err)))
+    assert metric_from_sums("rmse", *cols) == pytest.approx(np.sqrt(np.mean(err ** 2)))
+    assert metric_from_sums("mape", *cols) == pytest.approx(100 * np.mean(np.abs(err) / true))
+    assert metric_from_sums("pearson", *cols) == pytest.approx(np.corrcoef(pred, true)[0, 1])
+
+
+def test_subject_bootstrap_resamples_subjects_not_trials() -> None:
+    import pandas as pd
+
+    from pipeline.evaluate.stats import rate_cis, subject_bootstrap_ci, subject_sums
+
+    # every subject has the same errors: any resample of subjects gives the same MAE, so the
+    # interval collapses, although the trials' errors differ (a trial bootstrap would not)
+    pred = np.tile([71.0, 75.0], 5)
+    true = np.full(10, 72.0)
+    subjects = np.repeat([f"s{i}" for i in range(5)], 2)
+    sums = subject_sums(pred, true, subjects)
+    assert subject_bootstrap_ci(sums, "mae") == (pytest.approx(2.0), pytest.approx(2.0))
+    # one subject with large errors: the interval spans the subject-level spread, deterministically
+    pred2 = np.concatenate([np.full(8, 73.0), np.full(2, 92.0)])
+    sums2 = subject_sums(pred2, true, subjects)
+    lo, hi = subject_bootstrap_ci(sums2, "mae", seed=0)
+    assert lo < 4.8 < hi and lo >= 1.0 and hi <= 20.0
+    assert subject_bootstrap_ci(sums2, "mae", seed=0) == (lo, hi)
+    assert subject_bootstrap_ci(sums.iloc[:1], "mae") is None  # one subject: no interval
+    frame = pd.DataFrame({"subject": subjects, "hr_pred": pred2, "hr_true": true,
+                          "hr_status": ["ok"] * 9 + ["failed"]})
+    cis = rate_cis(frame, "hr")
+    assert set(cis) == {"pulse.hr_mae", "pulse.hr_rmse", "pulse.hr_mape", "pulse.hr_pearson"}
+    assert cis["pulse.hr_pearson"] is None  # the truth is constant: r undefined

@@ -527,7 +527,8 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
 
     aus = ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15", "AU17", "AU23", "AU24"]
     metrics = {f"au.f1.{au}": {"mean": 10.0 + k, "std": None, "n_folds": 1} for k, au in enumerate(aus)}
-    metrics.update({"au.f1_mean": {"mean": 15.5, "std": None, "n_folds": 1},
+    metrics.update({"au.f1_mean": {"mean": 15.5, "std": None, "n_folds": 1, "ci95": None},
+                    "pulse.hr_rmse": {"mean": 8.0, "std": None, "n_folds": 1, "ci95": [5.5, 11.0]},
                     "baselines.au_all_positive.f1_mean": {"mean": 40.0, "std": None, "n_folds": 1},
                     "pulse.hr_mae": {"mean": 6.0, "std": None, "n_folds": 1},
                     "resp.rr_mae": {"mean": 3.0, "std": None, "n_folds": 1}})
@@ -541,11 +542,13 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     report = build.build_report(_params(), dataclasses.replace(inputs, experiments=[path]), out)
     entry = report["table1"]
     assert entry["runs"]["table1/bigsmall"]["au_f1"] == {"reproduced": 15.5, "std": None, "published": 43.3,
-                                                        "difference": pytest.approx(15.5 - 43.3)}
+                                                        "difference": pytest.approx(15.5 - 43.3), "ci95": None}
     assert entry["au_f1_all_positive_published_data"] == pytest.approx(40.78, abs=0.01)
     table = pd.read_csv(out / "tables" / "table1.csv")
     floor = table[table["row"].str.startswith("all-positive")].iloc[0]
     assert (floor["reproduced"], round(floor["published"], 2)) == (40.0, 40.78)
+    rmse = table[(table["run"] == "table1/bigsmall") & (table["metric"] == "hr_rmse")].iloc[0]
+    assert (rmse["reproduced"], rmse["95% CI low"], rmse["95% CI high"]) == (8.0, 5.5, 11.0)
     assert json.loads((out / "headline.json").read_text())["table1"] == {
         "bigsmall": {"au_f1": 15.5, "hr_mae": 6.0, "rr_mae": 3.0}}
     assert {p.name for p in (out / "figures").glob("table1_per_au_f1.*")} == {

@@ -187,8 +187,10 @@ def _evaluate_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
 
 
 def _aggregate_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
-    return {"metrics": [f"results/runs/{r.id}/{f}/metrics.json" for r in cfg.runs("train")
-                        if r.experiment == job["experiment"] for f in run_folds(r, cfg.params)]}
+    # the per-trial predictions beside each metrics.json feed the subject bootstrap of the rates
+    folders = [f"results/runs/{r.id}/{f}" for r in cfg.runs("train")
+               if r.experiment == job["experiment"] for f in run_folds(r, cfg.params)]
+    return {"metrics": [f"{d}/metrics.json" for d in folders], "predictions": [f"{d}/predictions.csv" for d in folders]}
 
 
 def _report_inputs(cfg: Config, job: dict[str, str]) -> Inputs:

@@ -7,7 +7,8 @@ out). Per metric: the mean and standard deviation over the folds that have a val
 no value), how many folds have one, and each fold's value.
 
 Output: a table with columns ``metric``, ``mean``, ``std``, ``n_folds`` and one column per
-fold (CSV), and the same as JSON (strict: NaN -> null) with the source files.
+fold (CSV), and the same as JSON (strict: NaN -> null) with the source files, where each metric
+also has a 95% confidence interval (``pipeline.evaluate.stats``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import pandas as pd
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import InputError
+from pipeline.evaluate.stats import fold_ci
 from pipeline.evaluate.strict_json import write_strict_json
 
 SKIPPED_KEYS = frozenset({"provenance", "models"})
 DEFAULT_DDOF = 1  # sample standard deviation over folds (pandas' convention)
+FOLD_CI_METHOD = "t-interval of the per-fold values"
 
 
 def flatten_metrics(doc: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -85,12 +88,15 @@ def aggregate_runs(metrics_paths_by_fold: dict[str, Path], ddof: int = DEFAULT_D
 
 
 def aggregate_to_dict(table: pd.DataFrame, ddof: int = DEFAULT_DDOF) -> dict[str, Any]:
-    """``{"folds": [...], "std_ddof": d, "metrics": {metric: {mean, std, n_folds, per_fold}}}``."""
+    """``{"folds": [...], "std_ddof": d, "metrics": {metric: {mean, std, n_folds, per_fold, ci95,
+    ci95_method}}}``; ci95 is the t-interval of the per-fold values (None with one fold)."""
     folds = [c for c in table.columns if c not in ("metric", "mean", "std", "n_folds")]
     metrics = {}
     for row in table.to_dict("records"):
+        ci = fold_ci([row[f] for f in folds])
         metrics[row["metric"]] = {"mean": row["mean"], "std": row["std"], "n_folds": int(row["n_folds"]),
-                                  "per_fold": {f: row[f] for f in folds}}
+                                  "per_fold": {f: row[f] for f in folds},
+                                  "ci95": None if ci is None else list(ci), "ci95_method": FOLD_CI_METHOD}
     return {"folds": folds, "std_ddof": ddof, "metrics": metrics}
 
 

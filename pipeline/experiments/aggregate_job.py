@@ -10,6 +10,7 @@ import pandas as pd
 from pipeline.atomic import atomic_path
 from pipeline.errors import InputError
 from pipeline.evaluate.aggregate import aggregate_runs, aggregate_to_dict
+from pipeline.evaluate.stats import rate_cis
 from pipeline.evaluate.strict_json import write_strict_json
 from pipeline.experiments.sheet import runs_of
 
@@ -37,11 +38,34 @@ def aggregate_experiment(sheet: dict, experiment: str, metrics_paths: list[Path]
         table = aggregate_runs(paths)
         table.insert(0, "run", run_id)
         tables.append(table)
-        doc["runs"][run_id] = {"variant": runs[run_id].row.get("variant"), "tasks": runs[run_id].row["tasks"],
-                               "published": runs[run_id].published, **aggregate_to_dict(table.drop(columns="run")),
-                               "sources": {f: str(p) for f, p in paths.items()}}
+        entry = {"variant": runs[run_id].row.get("variant"), "tasks": runs[run_id].row["tasks"],
+                 "published": runs[run_id].published, **aggregate_to_dict(table.drop(columns="run")),
+                 "sources": {f: str(p) for f, p in paths.items()}}
+        _rate_cis(entry["metrics"], [p.parent / "predictions.csv" for p in paths.values()])
+        doc["runs"][run_id] = entry
     combined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["run", "metric"])
     with atomic_path(csv_out) as tmp:
         combined.to_csv(tmp, index=False, float_format="%.6g")
     write_strict_json(csv_out.with_suffix(".json"), doc)
     return f"aggregate {experiment}: {len(by_run)} runs, {sum(map(len, by_run.values()))} folds -> {csv_out}"
+
+
+SUBJECT_CI_METHOD = "bootstrap over test subjects (2000 resamples, percentile) of the metric on all test trials"
+
+
+def _rate_cis(metrics: dict, prediction_paths: list[Path]) -> None:
+    """Replace the fold t-interval of the HR and RR metrics by the subject bootstrap over the
+    per-trial predictions of all folds (each test trial is in exactly one fold)."""
+    frames = []
+    for path in prediction_paths:
+        try:
+            frames.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            raise InputError(path, "unreadable predictions (re-run the evaluate job)") from None
+    predictions = pd.concat(frames, ignore_index=True)
+    for prefix in ("hr", "rr"):
+        if f"{prefix}_status" not in predictions or not (predictions[f"{prefix}_status"] == "ok").any():
+            continue
+        for key, ci in rate_cis(predictions, prefix).items():
+            if key in metrics:
+                metrics[key]["ci95"], metrics[key]["ci95_method"] = ci, SUBJECT_CI_METHOD

@@ -76,17 +76,21 @@ class LearnedTable(ReportItem):
             label = pub.attrs["labels"].get(row_id, row_id)
             entry: dict[str, Any] = {"run": run_id, "published_row": row_id, "n_folds": len(run.get("folds", []))}
             for metric in pub.columns:
+                ci = None
                 if metric in METRIC_SOURCES:
                     mean, std = _metric(run, METRIC_SOURCES[metric]), _metric(run, METRIC_SOURCES[metric], "std")
+                    ci = (run.get("metrics", {}).get(METRIC_SOURCES[metric]) or {}).get("ci95")
                 elif metric in ("mflops", "mparams"):
                     mean, std = compute.get(str(run.get("variant")), {}).get(metric, math.nan), math.nan
                 else:
                     continue
                 published = float(pub.loc[row_id, metric]) if row_id in pub.index else math.nan
+                low, high = (float(ci[0]), float(ci[1])) if ci else (math.nan, math.nan)
                 entry[metric] = {"reproduced": clean(mean), "std": clean(std), "published": clean(published),
-                                 "difference": clean(mean - published)}
+                                 "difference": clean(mean - published), "ci95": [low, high] if ci else None}
                 rows.append({"row": label, "run": run_id, "metric": metric, "reproduced": mean, "std over folds": std,
-                             "published": published, "difference": mean - published})
+                             "95% CI low": low, "95% CI high": high, "published": published,
+                             "difference": mean - published})
             for metric, (what, source, _) in TRIVIAL.items():
                 entry[f"trivial_{metric}"] = clean(_metric(run, source))
             entries[run_id] = entry
@@ -97,15 +101,17 @@ class LearnedTable(ReportItem):
             trivial = [e["trivial_au_f1"] for e in entries.values() if e.get("trivial_au_f1") is not None]
             ours = float(pd.Series(trivial, dtype=float).mean()) if trivial else math.nan
             rows.append({"row": ALL_POSITIVE_ROW, "run": "", "metric": "au_f1", "reproduced": ours,
-                         "std over folds": math.nan, "published": reference, "difference": ours - reference})
-        long = pd.DataFrame(rows, columns=["row", "run", "metric", "reproduced", "std over folds", "published",
-                                           "difference"])
+                         "std over folds": math.nan, "95% CI low": math.nan, "95% CI high": math.nan,
+                         "published": reference, "difference": ours - reference})
+        long = pd.DataFrame(rows, columns=["row", "run", "metric", "reproduced", "std over folds", "95% CI low",
+                                           "95% CI high", "published", "difference"])
         statements = self._statements(ctx, doc, entries)
         if reference is not None:
             statements = [self._published_floor(pub, reference, ctx.digits)] + statements
         html = fragment(
             '<p class="source">Data: {{ origin }}. Published: {{ reference }}. Mean over folds; "difference" is '
-            "reproduced minus published.</p>\n{{ table }}\n<h4>What the numbers say</h4>\n"
+            "reproduced minus published. 95% CI: for HR and RR a bootstrap over test subjects of the metric on all "
+            "test trials; otherwise the t-interval of the per-fold values (none with one fold).</p>\n{{ table }}\n<h4>What the numbers say</h4>\n"
             "<ul>{% for s in statements %}<li>{{ s }}</li>{% endfor %}</ul>",
             origin=ctx.origin(self.dataset), reference=pub.attrs["source"], table=wide(long, ctx.digits, signed=("difference",)),
             statements=statements)

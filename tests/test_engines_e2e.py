@@ -107,6 +107,7 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     files = {path for rev in shown.values() for path in rev["data"]}
     assert files == {"reports/headline.json"}
     assert (repo / "reports" / "figures" / "table1_per_au_f1.svg").is_file()
+    assert "BigSmall (table1/bigsmall): bias" in (repo / "reports" / "figures" / "table1_hr_bland_altman.txt").read_text()
     model = repo / "results" / "runs" / "table1" / "small_branch" / "fold1" / "model"
     assert {p.name for p in model.iterdir() if not p.name.startswith(".")} == {"pulse", "resp"}  # a model per task
     assert (repo / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv").exists()

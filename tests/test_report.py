@@ -538,8 +538,17 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     path = tmp_path / "metrics" / "table1.json"
     path.parent.mkdir()
     path.write_text(json.dumps(doc))
+    # BigSmall's per-trial heart rates (two folds): errors +1 and +3 -> bias +2
+    learned = []
+    for fold, err in (("fold1", 1.0), ("fold2", 3.0)):
+        folder = tmp_path / "results" / "runs" / "table1" / "bigsmall" / fold
+        folder.mkdir(parents=True)
+        pd.DataFrame({"subject": ["F001", "M002"], "hr_pred": [71.0 + err, 81.0 + err], "hr_true": [71.0, 81.0],
+                      "hr_status": ["ok", "ok"]}).to_csv(folder / "predictions.csv", index=False)
+        learned.append(folder / "predictions.csv")
     out = tmp_path / "reports"
-    report = build.build_report(_params(), dataclasses.replace(inputs, experiments=[path]), out)
+    report = build.build_report(_params(), dataclasses.replace(inputs, experiments=[path], learned_predictions=learned),
+                                out)
     entry = report["table1"]
     assert entry["runs"]["table1/bigsmall"]["au_f1"] == {"reproduced": 15.5, "std": None, "published": 43.3,
                                                         "difference": pytest.approx(15.5 - 43.3), "ci95": None}
@@ -555,3 +564,7 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
         "table1_per_au_f1.png", "table1_per_au_f1.svg", "table1_per_au_f1.txt"}
     caption = (out / "figures" / "table1_per_au_f1.txt").read_text()
     assert "table1/bigsmall" in caption and "supplementary" in caption
+    # Bland-Altman of BigSmall beside POS on BP4D+: bias +2, SD 1.155 -> limits -0.26 to +4.26
+    ba = (out / "figures" / "table1_hr_bland_altman.txt").read_text()
+    assert "BigSmall (table1/bigsmall): bias +2.00 bpm, limits of agreement -0.26 to +4.26 bpm" in ba
+    assert "POS: bias" in ba and (out / "figures" / "table1_hr_bland_altman.svg").is_file()

@@ -206,6 +206,9 @@ def _report_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
         "baselines": [f"results/runs/{r}/{f}" for r in baselines for f in ("metrics.json", "predictions.csv")],
         "audit": [f"results/runs/{r.id}/audit.csv" for r in cfg.runs("compute_audit")][:1],
         "experiments": [f"results/metrics/{j['experiment']}.json" for j in _each_trained_experiment(cfg)],
+        # per-trial rates of the learned runs with a pulse output (Bland-Altman beside POS)
+        "learned_predictions": [f"results/runs/{r.id}/{f}/predictions.csv" for r in cfg.runs("train")
+                                if "pulse" in r.row["tasks"] for f in run_folds(r, cfg.params)],
     }
 
 
@@ -344,7 +347,7 @@ STAGES: list[Stage] = [
         args="--params params.yaml --sheet experiments.yaml --out reports --manifests {input.manifests}"
              " --splits {input.splits} --caches {input.caches} --unsupervised {params.baseline_dirs}"
              " --audit {input.audit} --audit-runs {params.audit_runs} --raw {input.raw} --sheet experiments.yaml"
-             " --experiments {input.experiments}",
+             " --experiments {input.experiments} --learned-predictions {input.learned_predictions}",
         report={"html": {"category": "Report", "caption": "workflow/report/index.rst"}},
     ),
 ]

@@ -120,56 +120,68 @@ def hr_scatter_figure(result: UnsupervisedResult, commit: str) -> Figure:
     if np.isfinite(lo):
         pad = 0.05 * max(hi - lo, 1.0)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.5", lw=1, ls=":", label="identity")
-    ax.set_xlabel("ground-truth heart rate (bpm)")
-    ax.set_ylabel("estimated heart rate (bpm)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     name = DATASET_NAMES.get(result.dataset, result.dataset)
-    ax.set_title(f"{name}: unsupervised heart rate per {result.metrics.get('hr_mode', 'trial')}", fontsize=10)
-    caption = (
-        f"Each point is one {'trial' if result.metrics.get('hr_mode', 'trial') == 'trial' else 'window'} "
-        f"of {name} with status ok, from {result.folder / 'predictions.csv'} "
-        f"(cache key {result.metrics.get('cache_key', '?')}, stage commit "
-        f"{result.metrics.get('provenance', {}).get('git_commit', '?')}); report code at commit {commit}."
-    )
+    _finish(ax, "ground-truth heart rate (bpm)", "estimated heart rate (bpm)",
+            f"{name}: unsupervised heart rate per {result.metrics.get('hr_mode', 'trial')}")
+    caption = (f"Each point is one {'trial' if result.metrics.get('hr_mode', 'trial') == 'trial' else 'window'} "
+               f"of {name}. " + unsupervised_source(result, commit))
     return Figure(f"hr_scatter_{result.dataset}", f"Heart rate, {name}", caption, *_png(fig))
 
 
-def hr_bland_altman_figure(result: UnsupervisedResult, commit: str) -> Figure:
-    """Bland-Altman plot of each method's per-trial heart rate: the difference (estimate - truth)
-    against the mean of the two, with the bias and the 95% limits of agreement (bias +- 1.96 SD)."""
-    pred = result.predictions[result.predictions["status"] == "ok"]
+def bland_altman_figure(name: str, title: str, series: dict[str, tuple[np.ndarray, np.ndarray]],
+                        source: str) -> Figure:
+    """Bland-Altman plot of per-trial heart rates: for each series (label -> (estimate, truth)) the
+    difference estimate - truth against the mean of the two, with its bias and 95% limits of
+    agreement (bias +- 1.96 SD); the caption gives them and ``source``."""
     fig, ax = plt.subplots(figsize=(5.6, 4.6))
-    markers = {"POS": "o", "CHROM": "s"}
+    markers = "os^Dv"
     lines = []
-    for k, method in enumerate(result.methods):
-        p = pred[pred["method"] == method]
-        if p.empty:
+    for k, (label, (est, truth)) in enumerate(series.items()):
+        est, truth = np.asarray(est, dtype=float), np.asarray(truth, dtype=float)
+        if est.size == 0:
             continue
-        mean = (p["hr_true"] + p["hr_pred"]) / 2
-        diff = p["hr_pred"] - p["hr_true"]
-        bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
+        diff = est - truth
+        bias = float(diff.mean())
+        sd = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
         colour = f"C{k}"
-        ax.scatter(mean, diff, s=22, alpha=0.75, marker=markers.get(method, "^"), color=colour,
-                   label=f"{method} (n={len(p)})")
+        ax.scatter((est + truth) / 2, diff, s=22, alpha=0.75, marker=markers[k % len(markers)], color=colour,
+                   label=f"{label} (n={diff.size})")
         ax.axhline(bias, color=colour, lw=1.2)
         for limit in (bias - 1.96 * sd, bias + 1.96 * sd):
             ax.axhline(limit, color=colour, lw=1, ls="--")
-        lines.append(f"{method}: bias {bias:+.2f} bpm, limits of agreement {bias - 1.96 * sd:+.2f} to "
+        lines.append(f"{label}: bias {bias:+.2f} bpm, limits of agreement {bias - 1.96 * sd:+.2f} to "
                      f"{bias + 1.96 * sd:+.2f} bpm")
     ax.axhline(0.0, color="0.5", lw=1, ls=":")
-    ax.set_xlabel("mean of estimated and ground-truth heart rate (bpm)")
-    ax.set_ylabel("estimated - ground-truth heart rate (bpm)")
+    _finish(ax, "mean of estimated and ground-truth heart rate (bpm)", "estimated - ground-truth heart rate (bpm)",
+            title)
+    caption = f"Solid lines: bias; dashed: bias +- 1.96 SD. {'; '.join(lines) or 'No evaluated trial'}. {source}"
+    return Figure(name, title, caption, *_png(fig))
+
+
+def _finish(ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+
+
+def unsupervised_source(result: UnsupervisedResult, commit: str) -> str:
+    """Where an unsupervised figure's points come from, for its caption."""
+    return (f"From {result.folder / 'predictions.csv'} (status ok; cache key {result.metrics.get('cache_key', '?')}, "
+            f"stage commit {result.metrics.get('provenance', {}).get('git_commit', '?')}); report code at commit "
+            f"{commit}.")
+
+
+def hr_bland_altman_figure(result: UnsupervisedResult, commit: str) -> Figure:
+    """Bland-Altman plot of each unsupervised method's heart rate on one dataset."""
+    pred = result.predictions[result.predictions["status"] == "ok"]
+    series = {m: (pred.loc[pred["method"] == m, "hr_pred"].to_numpy(), pred.loc[pred["method"] == m, "hr_true"].to_numpy())
+              for m in result.methods}
     name = DATASET_NAMES.get(result.dataset, result.dataset)
-    ax.set_title(f"{name}: Bland-Altman, heart rate per {result.metrics.get('hr_mode', 'trial')}", fontsize=10)
-    caption = (
-        f"Solid lines: bias; dashed: bias +- 1.96 SD. {'; '.join(lines) or 'No evaluated trial'}. "
-        f"From {result.folder / 'predictions.csv'} (status ok; cache key {result.metrics.get('cache_key', '?')}, "
-        f"stage commit {result.metrics.get('provenance', {}).get('git_commit', '?')}); report code at commit {commit}."
-    )
-    return Figure(f"hr_bland_altman_{result.dataset}", f"Bland-Altman, {name}", caption, *_png(fig))
+    return bland_altman_figure(f"hr_bland_altman_{result.dataset}",
+                               f"{name}: Bland-Altman, heart rate per {result.metrics.get('hr_mode', 'trial')}",
+                               series, unsupervised_source(result, commit))
 
 
 def per_au_f1_figure(name: str, title: str, aus: list[str], bars: dict[str, dict[str, float]],

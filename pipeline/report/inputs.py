@@ -34,6 +34,7 @@ class ReportInputs:
     sheet: Path | None = None       # experiments.yaml: the runs the report accounts for
     audit_runs: list[str] = field(default_factory=list)   # sheet run ids the audit comes from
     experiments: list[Path] = field(default_factory=list)  # results/metrics/<experiment>.json
+    learned_predictions: list[Path] = field(default_factory=list)  # results/runs/<exp>/<run>/<fold>/predictions.csv
 
 
 # the names an item may list in ``reads``: the fields of ReportInputs
@@ -53,6 +54,7 @@ class LoadedInputs:
     sheet: dict | None                          # the experiment sheet
     audit_runs: list[str]                       # sheet run ids the compute audit comes from
     experiments: dict[str, dict]                # experiment -> its aggregated metrics
+    learned_predictions: dict[str, pd.DataFrame]  # '<experiment>/<run>' -> per-trial predictions of all its folds
     origins: dict[str, dict]                    # dataset -> data origin (from any of the inputs)
     used: list[Path]                            # the files read (hashed into the provenance)
     absent: list[str]                           # what was missing, in words
@@ -168,6 +170,15 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
             raise InputError(path, "expected a mapping with a 'runs' mapping")
         experiments[str(doc.get("experiment") or path.stem)] = doc
         used.append(path)
+    learned: dict[str, list[pd.DataFrame]] = {}
+    for path in map(Path, inputs.learned_predictions):
+        if not path.is_file():
+            absent.append(f"predictions {path} do not exist")
+            continue
+        # results/runs/<experiment>/<run>/<fold>/predictions.csv
+        run_id = "/".join(path.parts[-4:-2])
+        learned.setdefault(run_id, []).append(T.read_csv(path, ["subject", "hr_pred", "hr_true", "hr_status"]))
+        used.append(path)
     sheet = None
     if inputs.sheet is None:
         absent.append("no experiment sheet was given (--sheet)")
@@ -177,4 +188,5 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
     return LoadedInputs(manifests=manifests, splits=splits, unsupervised=sorted(results, key=lambda r: r.dataset),
                         sheet=sheet, audit_runs=list(inputs.audit_runs) if audit is not None else [],
                         experiments=experiments,
+                        learned_predictions={r: pd.concat(f, ignore_index=True) for r, f in learned.items()},
                         caches=caches, audit=audit, raw=truths, origins=origins, used=used, absent=absent)

@@ -25,9 +25,11 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--audit-runs", nargs="*", default=[], help="sheet run ids the audit comes from")
     ap.add_argument("--sheet", type=Path, default=None, help="experiments.yaml")
     ap.add_argument("--experiments", nargs="*", type=Path, default=[], help="results/metrics/<experiment>.json ...")
+    ap.add_argument("--learned-predictions", nargs="*", type=Path, default=[],
+                    help="results/runs/<experiment>/<run>/<fold>/predictions.csv ...")
     args = ap.parse_args(argv)
     inputs = ReportInputs(args.manifests, args.splits, args.unsupervised, args.audit, args.caches, args.raw,
-                          args.sheet, args.audit_runs, args.experiments)
+                          args.sheet, args.audit_runs, args.experiments, args.learned_predictions)
     metrics = build_report(load_params(args.params), inputs, args.out)
     print(f"report: {args.out / 'index.html'} written ({metrics['absent_inputs']} absent inputs, "
           f"{metrics['deviations_from_paper']} settings deviating from the paper)")

@@ -8,6 +8,7 @@ numbered in the order of their first item.
 
 from __future__ import annotations
 
+from pipeline.report.items.agreement import LearnedHrBlandAltman
 from pipeline.report.items.base import ReportItem
 from pipeline.report.items.baselines import (
     HrBlandAltman, HrScatter, UnsupervisedExcluded, UnsupervisedPerFold, UnsupervisedVsPublished,
@@ -35,6 +36,7 @@ ITEMS: list[ReportItem] = [
     ComputeAudit(),
     Table1(),
     PerAuF1(),
+    LearnedHrBlandAltman(),
     ExampleWaveform(),
     ExperimentSheet(),
     Deviations(),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Callable, ClassVar
+
 from pipeline.report import tables as T
-from pipeline.report.figures import hr_bland_altman_figure, hr_scatter_figure
+from pipeline.report.figures import Figure, hr_bland_altman_figure, hr_scatter_figure
+from pipeline.report.tables import UnsupervisedResult
 from pipeline.report.items.base import (
     ItemOutput, Published, ReportContext, ReportItem, clean, figure_files, figure_html, fragment, table_files,
     table_item, wide,
@@ -91,17 +94,16 @@ class UnsupervisedExcluded(ReportItem):
                           "No trial left out.", NO_RESULTS_TEXT)
 
 
-class HrScatter(ReportItem):
-    id = "hr_scatter"
-    section = SECTION
-    title = "Estimated against ground-truth heart rate"
-    caption = ("Heart rate of each method against the rate of the ground-truth pulse, one point per "
-               "evaluated trial (or window), with the identity line; one figure per dataset.")
+class _FigurePerDataset(ReportItem):
+    """One figure per dataset with unsupervised results, drawn by ``draw``."""
+
+    abstract = True
     published = ()
     reads = ("unsupervised",)
+    draw: ClassVar[Callable[[UnsupervisedResult, str], Figure]]
 
     def build(self, ctx: ReportContext) -> ItemOutput:
-        figures = [hr_scatter_figure(r, ctx.commit) for r in ctx.inputs.unsupervised]
+        figures = [type(self).draw(r, ctx.commit) for r in ctx.inputs.unsupervised]
         files: dict = {}
         for fig in figures:
             files.update(figure_files(fig))
@@ -110,21 +112,20 @@ class HrScatter(ReportItem):
         return ItemOutput(html, files)
 
 
-class HrBlandAltman(ReportItem):
+class HrScatter(_FigurePerDataset):
+    id = "hr_scatter"
+    section = SECTION
+    title = "Estimated against ground-truth heart rate"
+    caption = ("Heart rate of each method against the rate of the ground-truth pulse, one point per "
+               "evaluated trial (or window), with the identity line; one figure per dataset.")
+    draw = staticmethod(hr_scatter_figure)
+
+
+class HrBlandAltman(_FigurePerDataset):
     id = "hr_bland_altman"
     section = SECTION
     title = "Agreement with the ground-truth heart rate (Bland-Altman)"
     caption = ("Per evaluated trial (or window): the difference between each method's heart rate and the "
                "ground truth against their mean, with each method's bias and 95% limits of agreement; "
                "one figure per dataset.")
-    published = ()
-    reads = ("unsupervised",)
-
-    def build(self, ctx: ReportContext) -> ItemOutput:
-        figures = [hr_bland_altman_figure(r, ctx.commit) for r in ctx.inputs.unsupervised]
-        files: dict = {}
-        for fig in figures:
-            files.update(figure_files(fig))
-        html = fragment("{% for f in figs %}{{ f }}{% else %}" + NO_RESULTS + "{% endfor %}",
-                        figs=[figure_html(f) for f in figures])
-        return ItemOutput(html, files)
+    draw = staticmethod(hr_bland_altman_figure)

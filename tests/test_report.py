@@ -556,6 +556,11 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     table = pd.read_csv(out / "tables" / "table1.csv")
     floor = table[table["row"].str.startswith("all-positive")].iloc[0]
     assert (floor["reproduced"], round(floor["published"], 2)) == (40.0, 40.78)
+    # best marks: the only run is the best reproduced; the paper's bold goes to the best published row
+    best = table.set_index(["run", "metric"])["best"].fillna("")
+    assert best[("table1/bigsmall", "au_f1")] == "reproduced"  # published best AU F1: Big branch, 45.3
+    assert best[("table1/bigsmall", "hr_mae")] == "both"  # BigSmall's 2.38 is the published best
+    assert pd.isna(floor["best"])  # the trivial row is not ranked (empty cell)
     rmse = table[(table["run"] == "table1/bigsmall") & (table["metric"] == "hr_rmse")].iloc[0]
     assert (rmse["reproduced"], rmse["95% CI low"], rmse["95% CI high"]) == (8.0, 5.5, 11.0)
     assert json.loads((out / "headline.json").read_text())["table1"] == {

@@ -43,6 +43,28 @@ def _fmt(x: float, digits: int) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def _best_marks(long: pd.DataFrame, pub: pd.DataFrame) -> list[str]:
+    """Per row: whether its reproduced value is the best of its metric among the runs, and whether
+    its published value is the best of the published table (as the paper marks it in bold);
+    "reproduced", "published", "both" or "". Compute columns and the trivial row are not ranked."""
+    marks = []
+    for _, r in long.iterrows():
+        metric = r["metric"]
+        if metric not in METRIC_SOURCES or r["row"] == ALL_POSITIVE_ROW:
+            marks.append("")
+            continue
+        lower = metric in LOWER_IS_BETTER
+        ours = long[(long["metric"] == metric) & (long["row"] != ALL_POSITIVE_ROW)]["reproduced"].dropna()
+        theirs = pub[metric].dropna() if metric in pub.columns else pd.Series(dtype=float)
+        best_ours = ours.min() if lower else ours.max()
+        best_theirs = theirs.min() if lower else theirs.max()
+        hit_ours = bool(len(ours)) and r["reproduced"] == best_ours
+        hit_theirs = bool(len(theirs)) and r["published"] == best_theirs
+        marks.append("both" if hit_ours and hit_theirs else "reproduced" if hit_ours else
+                     "published" if hit_theirs else "")
+    return marks
+
+
 class LearnedTable(ReportItem):
     """Base of the items that put one experiment's runs beside one published table."""
 
@@ -105,13 +127,16 @@ class LearnedTable(ReportItem):
                          "published": reference, "difference": ours - reference})
         long = pd.DataFrame(rows, columns=["row", "run", "metric", "reproduced", "std over folds", "95% CI low",
                                            "95% CI high", "published", "difference"])
+        long["best"] = _best_marks(long, pub)
         statements = self._statements(ctx, doc, entries)
         if reference is not None:
             statements = [self._published_floor(pub, reference, ctx.digits)] + statements
         html = fragment(
             '<p class="source">Data: {{ origin }}. Published: {{ reference }}. Mean over folds; "difference" is '
             "reproduced minus published. 95% CI: for HR and RR a bootstrap over test subjects of the metric on all "
-            "test trials; otherwise the t-interval of the per-fold values (none with one fold).</p>\n{{ table }}\n<h4>What the numbers say</h4>\n"
+            "test trials; otherwise the t-interval of the per-fold values (none with one fold). \"best\": the best "
+            "reproduced value of the metric among the runs, and the best published value of the table (the paper's "
+            "bold).</p>\n{{ table }}\n<h4>What the numbers say</h4>\n"
             "<ul>{% for s in statements %}<li>{{ s }}</li>{% endfor %}</ul>",
             origin=ctx.origin(self.dataset), reference=pub.attrs["source"], table=wide(long, ctx.digits, signed=("difference",)),
             statements=statements)

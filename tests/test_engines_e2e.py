@@ -108,6 +108,10 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     assert files == {"reports/headline.json"}
     assert (repo / "reports" / "figures" / "table1_per_au_f1.svg").is_file()
     assert "BigSmall (table1/bigsmall): bias" in (repo / "reports" / "figures" / "table1_hr_bland_altman.txt").read_text()
+    # paired comparisons: each run with a rate against its trivial predictor, the others against BigSmall
+    paired = {(r["run"], r["rate"], r["against"]) for r in report["table1_paired_rates"]}
+    assert ("table1/bigsmall", "heart rate", "training-fold mean rate") in paired
+    assert ("table1/small_branch", "heart rate", "table1/bigsmall") in paired
     model = repo / "results" / "runs" / "table1" / "small_branch" / "fold1" / "model"
     assert {p.name for p in model.iterdir() if not p.name.startswith(".")} == {"pulse", "resp"}  # a model per task
     assert (repo / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv").exists()

@@ -503,3 +503,19 @@ def test_subject_bootstrap_resamples_subjects_not_trials() -> None:
     cis = rate_cis(frame, "hr")
     assert set(cis) == {"pulse.hr_mae", "pulse.hr_rmse", "pulse.hr_mape", "pulse.hr_pearson"}
     assert cis["pulse.hr_pearson"] is None  # the truth is constant: r undefined
+
+
+def test_paired_wilcoxon_effect_size_and_ties() -> None:
+    from scipy import stats as st
+
+    from pipeline.evaluate.stats import paired_wilcoxon
+
+    better = paired_wilcoxon(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), np.array([3.0, 5.0, 4.0, 9.0, 8.0, 6.0]))
+    # differences -2, -3, -1, -5, -3, 0: the tie is dropped, all others favour the first
+    assert better["n"] == 6 and better["median_difference"] == -2.5 and better["rank_biserial"] == -1.0
+    assert better["p_value"] == pytest.approx(st.wilcoxon([-2, -3, -1, -5, -3]).pvalue)
+    mixed = paired_wilcoxon(np.array([2.0, 1.0, 4.0]), np.array([1.0, 2.0, 2.0]))  # +1, -1, +2
+    assert mixed["rank_biserial"] == pytest.approx((1.5 + 3 - 1.5) / 6)
+    assert paired_wilcoxon(np.ones(3), np.ones(3)) == {"n": 3, "median_difference": 0.0, "rank_biserial": 0.0,
+                                                      "p_value": 1.0}
+    assert paired_wilcoxon(np.array([np.nan]), np.array([1.0]))["n"] == 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import yaml
 
 from pipeline.cache.format import FORMAT_VERSION, INDEX_COLUMNS
@@ -527,7 +528,8 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
 
     aus = ["AU01", "AU02", "AU04", "AU06", "AU07", "AU10", "AU12", "AU14", "AU15", "AU17", "AU23", "AU24"]
     metrics = {f"au.f1.{au}": {"mean": 10.0 + k, "std": None, "n_folds": 1} for k, au in enumerate(aus)}
-    metrics.update({"au.f1_mean": {"mean": 15.5, "std": None, "n_folds": 1, "ci95": None},
+    metrics.update({"baselines.hr_train_mean.value": {"mean": 76.0, "per_fold": {"fold1": 76.0, "fold2": 76.0}},
+                    "au.f1_mean": {"mean": 15.5, "std": None, "n_folds": 1, "ci95": None},
                     "pulse.hr_rmse": {"mean": 8.0, "std": None, "n_folds": 1, "ci95": [5.5, 11.0]},
                     "baselines.au_all_positive.f1_mean": {"mean": 40.0, "std": None, "n_folds": 1},
                     "pulse.hr_mae": {"mean": 6.0, "std": None, "n_folds": 1},
@@ -539,11 +541,14 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     path.parent.mkdir()
     path.write_text(json.dumps(doc))
     # BigSmall's per-trial heart rates (two folds): errors +1 and +3 -> bias +2
+    # and TSM's: +2 everywhere
     learned = []
-    for fold, err in (("fold1", 1.0), ("fold2", 3.0)):
-        folder = tmp_path / "results" / "runs" / "table1" / "bigsmall" / fold
+    for run, fold, err in (("bigsmall", "fold1", 1.0), ("bigsmall", "fold2", 3.0), ("bigsmall_tsm", "fold1", 2.0),
+                           ("bigsmall_tsm", "fold2", 2.0)):
+        folder = tmp_path / "results" / "runs" / "table1" / run / fold
         folder.mkdir(parents=True)
-        pd.DataFrame({"subject": ["F001", "M002"], "hr_pred": [71.0 + err, 81.0 + err], "hr_true": [71.0, 81.0],
+        pd.DataFrame({"fold": fold, "trial_id": [f"F001T1_{fold}", f"M002T1_{fold}"], "window_start_s": 0.0,
+                      "subject": ["F001", "M002"], "hr_pred": [71.0 + err, 81.0 + err], "hr_true": [71.0, 81.0],
                       "hr_status": ["ok", "ok"]}).to_csv(folder / "predictions.csv", index=False)
         learned.append(folder / "predictions.csv")
     out = tmp_path / "reports"
@@ -573,3 +578,13 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     ba = (out / "figures" / "table1_hr_bland_altman.txt").read_text()
     assert "BigSmall (table1/bigsmall): bias +2.00 bpm, limits of agreement -0.26 to +4.26 bpm" in ba
     assert "POS: bias" in ba and (out / "figures" / "table1_hr_bland_altman.svg").is_file()
+    # paired comparisons on the same trials: BigSmall's errors 1, 1, 3, 3 against the constant 76's
+    # 5, 5, 5, 5 -> differences -4, -4, -2, -2: all in BigSmall's favour
+    paired = {(r["run"], r["against"]): r for r in report["table1_paired_rates"]}
+    trivial = paired[("table1/bigsmall", "training-fold mean rate")]
+    assert (trivial["n"], trivial["median_difference"], trivial["rank_biserial"]) == (4, -3.0, -1.0)
+    assert trivial["p_value"] == pytest.approx(scipy.stats.wilcoxon([-4, -4, -2, -2]).pvalue)
+    # TSM (2, 2, 2, 2) against BigSmall (1, 1, 3, 3): +1, +1, -1, -1, no effect
+    tsm = paired[("table1/bigsmall_tsm", "table1/bigsmall")]
+    assert (tsm["n"], tsm["median_difference"], tsm["rank_biserial"], tsm["p_value"]) == (4, 0.0, 0.0, 1.0)
+    assert ("table1/bigsmall", "table1/bigsmall") not in paired

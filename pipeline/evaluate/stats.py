@@ -8,6 +8,9 @@
   (paired over the per-subject sums, percentile interval, seeded).
 - Every other metric gets the t-interval of its per-fold values (scipy.stats.t), which needs at
   least two folds.
+- Paired comparisons of per-trial absolute errors (a model against its trivial predictor or
+  another model on the same trials): the Wilcoxon signed-rank test with the matched-pairs
+  rank-biserial correlation as effect size.
 """
 
 from __future__ import annotations
@@ -90,3 +93,22 @@ def rate_cis(predictions: pd.DataFrame, prefix: str, seed: int = 0) -> dict[str,
         ci = subject_bootstrap_ci(sums, metric, seed=seed)
         out[f"{task}.{prefix}_{metric}"] = None if ci is None else [ci[0], ci[1]]
     return out
+
+
+def paired_wilcoxon(errors: np.ndarray, reference: np.ndarray) -> dict[str, float | int | None]:
+    """Paired comparison of per-trial absolute errors against a reference's on the same trials:
+    ``n``, the median of (errors - reference) (negative: the first is better), the matched-pairs
+    rank-biserial correlation (effect size in [-1, 1]; negative: the first is better) and the
+    two-sided Wilcoxon signed-rank p-value (scipy.stats.wilcoxon; 1.0 when every pair ties)."""
+    d = np.asarray(errors, dtype=float) - np.asarray(reference, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return {"n": 0, "median_difference": None, "rank_biserial": None, "p_value": None}
+    nonzero = d[d != 0]
+    if nonzero.size == 0:
+        return {"n": int(d.size), "median_difference": 0.0, "rank_biserial": 0.0, "p_value": 1.0}
+    ranks = stats.rankdata(np.abs(nonzero))
+    plus, minus = float(ranks[nonzero > 0].sum()), float(ranks[nonzero < 0].sum())
+    p = float(stats.wilcoxon(nonzero).pvalue)
+    return {"n": int(d.size), "median_difference": float(np.median(d)),
+            "rank_biserial": (plus - minus) / (plus + minus), "p_value": p}

@@ -1,0 +1,71 @@
+"""Paired comparisons of the learned heart and breathing rates: each Table 1 run against its
+trivial predictor (the training fold's mean rate) and against BigSmall, on the same test trials."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from pipeline.evaluate.stats import paired_wilcoxon
+from pipeline.report.items.base import ItemOutput, ReportContext, ReportItem, clean, fragment, table_files, wide
+
+TASKS = (("hr", "pulse", "heart rate"), ("rr", "resp", "breathing rate"))
+KEYS = ["fold", "trial_id", "window_start_s"]
+
+
+class PairedRates(ReportItem):
+    id = "table1_paired_rates"
+    section = "Learned models: paper Table 1 (ablations of BigSmall)"
+    title = "Paired comparisons of the heart and breathing rates"
+    caption = ("Per test trial: a run's absolute rate error minus that of its trivial predictor (the training "
+               "fold's mean rate) or of BigSmall, on the same trials. Median difference in bpm or breaths/min "
+               "(negative: the run is better), matched-pairs rank-biserial correlation (effect size; negative: "
+               "the run is better) and the two-sided Wilcoxon signed-rank p-value (scipy.stats). The AU "
+               "decisions are not compared here yet.")
+    published = ()
+    reads = ("learned_predictions", "experiments")
+    experiment: ClassVar[str] = "table1"
+    reference_run: ClassVar[str] = "table1/bigsmall"
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        doc = ctx.inputs.experiments.get(self.experiment, {})
+        runs = {r: p for r, p in ctx.inputs.learned_predictions.items() if r.startswith(f"{self.experiment}/")}
+        rows = []
+        for run_id, pred in sorted(runs.items()):
+            for prefix, task, what in TASKS:
+                mine = _scored(pred, prefix)
+                if mine.empty:
+                    continue
+                # the trivial predictor: each fold's training mean rate, a constant per fold
+                per_fold = (doc.get("runs", {}).get(run_id, {}).get("metrics", {})
+                            .get(f"baselines.{prefix}_train_mean.value", {}).get("per_fold", {}))
+                constant = mine["fold"].map(lambda f: per_fold.get(f, np.nan)).astype(float)
+                trivial = (constant - mine[f"{prefix}_true"]).abs()
+                rows.append({"run": run_id, "rate": what, "against": "training-fold mean rate",
+                             **paired_wilcoxon(mine["err"].to_numpy(), trivial.to_numpy())})
+                if run_id != self.reference_run and self.reference_run in runs:
+                    ref = _scored(runs[self.reference_run], prefix)
+                    both = mine.merge(ref, on=KEYS, suffixes=("", "_ref"))
+                    if not both.empty:
+                        rows.append({"run": run_id, "rate": what, "against": self.reference_run,
+                                     **paired_wilcoxon(both["err"].to_numpy(), both["err_ref"].to_numpy())})
+        table = pd.DataFrame(rows, columns=["run", "rate", "against", "n", "median_difference", "rank_biserial",
+                                            "p_value"])
+        if table.empty:
+            html = fragment("<p>No learned heart or breathing rates of experiment '{{ e }}' in this run of the "
+                            "DAG.</p>", e=self.experiment)
+        else:
+            html = wide(table, ctx.digits)
+        return ItemOutput(html, table_files(self.id, table, ctx.digits),
+                          {self.id: [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")]})
+
+
+def _scored(pred: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """The trials with an ok rate: keys, truth and absolute error."""
+    if f"{prefix}_status" not in pred:
+        return pd.DataFrame(columns=[*KEYS, f"{prefix}_true", "err"])
+    ok = pred[pred[f"{prefix}_status"] == "ok"].copy()
+    ok["err"] = (ok[f"{prefix}_pred"] - ok[f"{prefix}_true"]).abs()
+    return ok[[*KEYS, f"{prefix}_true", "err"]]

@@ -125,7 +125,6 @@ def main() -> None:
     ap.add_argument("--chunk-length", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     train = fold_trials(args.cache, args.splits, args.fold, "train")
     test = fold_trials(args.cache, args.splits, args.fold, "test")
     out: dict = {"cache": str(args.cache), "fold": args.fold, "train_trials": len(train), "test_trials": len(test)}

@@ -549,7 +549,7 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
         folder.mkdir(parents=True)
         pd.DataFrame({"fold": fold, "trial_id": [f"F001T1_{fold}", f"M002T1_{fold}"], "window_start_s": 0.0,
                       "subject": ["F001", "M002"], "hr_pred": [71.0 + err, 81.0 + err], "hr_true": [71.0, 81.0],
-                      "hr_status": ["ok", "ok"]}).to_csv(folder / "predictions.csv", index=False)
+                      "hr_abs_err": err, "hr_status": ["ok", "ok"]}).to_csv(folder / "predictions.csv", index=False)
         learned.append(folder / "predictions.csv")
     out = tmp_path / "reports"
     report = build.build_report(_params(), dataclasses.replace(inputs, experiments=[path], learned_predictions=learned),
@@ -588,3 +588,17 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     tsm = paired[("table1/bigsmall_tsm", "table1/bigsmall")]
     assert (tsm["n"], tsm["median_difference"], tsm["rank_biserial"], tsm["p_value"]) == (4, 0.0, 0.0, 1.0)
     assert ("table1/bigsmall", "table1/bigsmall") not in paired
+
+
+def test_learned_predictions_without_a_needed_column_are_one_line(inputs, tmp_path):
+    import dataclasses
+
+    from pipeline.errors import InputError
+
+    path = tmp_path / "results" / "runs" / "table1" / "bigsmall" / "fold1" / "predictions.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"fold": ["fold1"], "trial_id": ["F001T1"], "subject": ["F001"], "window_start_s": [0.0],
+                  "hr_pred": [70.0], "hr_true": [72.0], "hr_status": ["ok"]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"lacks columns \['hr_abs_err'\]") as err:
+        build.build_report(_params(), dataclasses.replace(inputs, learned_predictions=[path]), tmp_path / "reports")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -10,7 +10,7 @@ import pandas as pd
 from pipeline.atomic import atomic_path
 from pipeline.errors import InputError
 from pipeline.evaluate.aggregate import aggregate_runs, aggregate_to_dict
-from pipeline.evaluate.stats import rate_cis
+from pipeline.evaluate.stats import N_RESAMPLES, rate_cis
 from pipeline.evaluate.strict_json import write_strict_json
 from pipeline.experiments.sheet import runs_of
 
@@ -50,7 +50,9 @@ def aggregate_experiment(sheet: dict, experiment: str, metrics_paths: list[Path]
     return f"aggregate {experiment}: {len(by_run)} runs, {sum(map(len, by_run.values()))} folds -> {csv_out}"
 
 
-SUBJECT_CI_METHOD = "bootstrap over test subjects (2000 resamples, percentile) of the metric on all test trials"
+SUBJECT_CI_METHOD = (f"bootstrap over test subjects ({N_RESAMPLES} resamples, percentile) of the metric on all "
+                     "test trials")
+PREDICTION_COLUMNS = ("subject", "hr_pred", "hr_true", "hr_status", "rr_pred", "rr_true", "rr_status")
 
 
 def _rate_cis(metrics: dict, prediction_paths: list[Path]) -> None:
@@ -59,12 +61,16 @@ def _rate_cis(metrics: dict, prediction_paths: list[Path]) -> None:
     frames = []
     for path in prediction_paths:
         try:
-            frames.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"subject": str})
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
             raise InputError(path, "unreadable predictions (re-run the evaluate job)") from None
+        missing = [c for c in PREDICTION_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(path, f"lacks columns {missing} (re-run the evaluate job)")
+        frames.append(frame)
     predictions = pd.concat(frames, ignore_index=True)
     for prefix in ("hr", "rr"):
-        if f"{prefix}_status" not in predictions or not (predictions[f"{prefix}_status"] == "ok").any():
+        if not (predictions[f"{prefix}_status"] == "ok").any():
             continue
         for key, ci in rate_cis(predictions, prefix).items():
             if key in metrics:

@@ -22,12 +22,16 @@ def prevalence_from_pos_weight(pos_weight: dict[str, float]) -> dict[str, float]
     return {au: 1.0 / (1.0 + w) for au, w in pos_weight.items()}
 
 
+def all_positive_f1_per_au(prevalence: dict[str, float]) -> dict[str, float]:
+    """AU -> the all-positive predictor's F1 x100: precision p, recall 1, F1 2p / (1 + p)."""
+    return {au: 100.0 * 2 * p / (1 + p) for au, p in prevalence.items()}
+
+
 def all_positive_f1(prevalence: dict[str, float]) -> float:
-    """Mean over AUs of the all-positive predictor's F1 x100: precision p, recall 1, F1 2p / (1 + p)."""
-    p = np.array(list(prevalence.values()), dtype=float)
-    if p.size == 0:
+    """Mean over AUs of the all-positive predictor's F1 x100 (``all_positive_f1_per_au``)."""
+    if not prevalence:
         raise ValueError("no AU prevalences given")
-    return float(np.mean(100.0 * 2 * p / (1 + p)))
+    return float(np.mean(list(all_positive_f1_per_au(prevalence).values())))
 
 
 def published_all_positive_f1(dataset: str) -> float | None:

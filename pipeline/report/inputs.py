@@ -37,6 +37,10 @@ class ReportInputs:
     learned_predictions: list[Path] = field(default_factory=list)  # results/runs/<exp>/<run>/<fold>/predictions.csv
 
 
+# columns of a learned run's predictions.csv the report reads (Bland-Altman, paired comparisons)
+LEARNED_PREDICTION_COLUMNS = ["fold", "trial_id", "subject", "window_start_s",
+                              "hr_pred", "hr_true", "hr_abs_err", "hr_status"]
+
 # the names an item may list in ``reads``: the fields of ReportInputs
 INPUT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ReportInputs))
 
@@ -177,7 +181,7 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
             continue
         # results/runs/<experiment>/<run>/<fold>/predictions.csv
         run_id = "/".join(path.parts[-4:-2])
-        learned.setdefault(run_id, []).append(T.read_csv(path, ["subject", "hr_pred", "hr_true", "hr_status"]))
+        learned.setdefault(run_id, []).append(T.read_csv(path, LEARNED_PREDICTION_COLUMNS))
         used.append(path)
     sheet = None
     if inputs.sheet is None:

@@ -17,19 +17,19 @@ class LearnedHrBlandAltman(ReportItem):
                "bias and 95% limits of agreement.")
     published = ()
     reads = ("learned_predictions", "unsupervised")
-    runs: ClassVar[tuple[str, ...]] = ("table1/bigsmall",)
+    runs: ClassVar[dict[str, str]] = {"table1/bigsmall": "BigSmall (table1/bigsmall)"}  # run -> legend label
     dataset: ClassVar[str] = "bp4d"
     methods: ClassVar[tuple[str, ...]] = ("POS",)
 
     def build(self, ctx: ReportContext) -> ItemOutput:
+        learned = {r: ctx.inputs.learned_predictions[r] for r in self.runs if r in ctx.inputs.learned_predictions}
+        if not learned:
+            return ItemOutput(fragment("<p>No heart rates of {{ runs }} in this run of the DAG.</p>",
+                                       runs=", ".join(self.runs)))
         series, sources = {}, []
-        for run_id in self.runs:
-            pred = ctx.inputs.learned_predictions.get(run_id)
-            if pred is None:
-                continue
+        for run_id, pred in learned.items():
             ok = pred[pred["hr_status"] == "ok"]
-            series[f"BigSmall ({run_id})" if run_id.endswith("/bigsmall") else run_id] = (
-                ok["hr_pred"].to_numpy(), ok["hr_true"].to_numpy())
+            series[self.runs[run_id]] = (ok["hr_pred"].to_numpy(), ok["hr_true"].to_numpy())
             sources.append(f"results/runs/{run_id}/<fold>/predictions.csv")
         for result in ctx.inputs.unsupervised:
             if result.dataset != self.dataset:
@@ -39,11 +39,7 @@ class LearnedHrBlandAltman(ReportItem):
                 m = ok[ok["method"] == method]
                 series[method] = (m["hr_pred"].to_numpy(), m["hr_true"].to_numpy())
             sources.append(str(result.folder / "predictions.csv"))
-        if not any(run_id in ctx.inputs.learned_predictions for run_id in self.runs):
-            return ItemOutput(fragment("<p>No heart rates of {{ runs }} in this run of the DAG.</p>",
-                                       runs=", ".join(self.runs)))
         source = (f"From {', '.join(sources)} (status ok; test trials of every fold); report code at commit "
                   f"{ctx.commit}.")
-        fig = bland_altman_figure(f"{self.id}", f"{ctx.name(self.dataset)}: Bland-Altman, BigSmall and POS",
-                                  series, source)
+        fig = bland_altman_figure(self.id, f"{ctx.name(self.dataset)}: Bland-Altman, BigSmall and POS", series, source)
         return ItemOutput(figure_html(fig), figure_files(fig))

@@ -66,6 +66,5 @@ def _scored(pred: pd.DataFrame, prefix: str) -> pd.DataFrame:
     """The trials with an ok rate: keys, truth and absolute error."""
     if f"{prefix}_status" not in pred:
         return pd.DataFrame(columns=[*KEYS, f"{prefix}_true", "err"])
-    ok = pred[pred[f"{prefix}_status"] == "ok"].copy()
-    ok["err"] = (ok[f"{prefix}_pred"] - ok[f"{prefix}_true"]).abs()
-    return ok[[*KEYS, f"{prefix}_true", "err"]]
+    ok = pred[pred[f"{prefix}_status"] == "ok"]
+    return ok[[*KEYS, f"{prefix}_true", f"{prefix}_abs_err"]].rename(columns={f"{prefix}_abs_err": "err"})

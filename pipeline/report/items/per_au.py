@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from pipeline.reference.au_class_weights import prevalence_from_pos_weight, published_pos_weight
+from pipeline.reference.au_class_weights import (
+    all_positive_f1_per_au, prevalence_from_pos_weight, published_pos_weight,
+)
 from pipeline.report import tables as T
 from pipeline.report.figures import per_au_f1_figure
 from pipeline.report.items.base import ItemOutput, Published, ReportContext, ReportItem, figure_files, figure_html, fragment
@@ -48,8 +50,7 @@ class PerAuF1(ReportItem):
         if not bars:
             return ItemOutput(fragment("<p>No AU model of experiment '{{ e }}' was evaluated in this run of the "
                                        "DAG.</p>", e=self.experiment))
-        prevalence = prevalence_from_pos_weight(published_pos_weight(self.dataset))
-        reference = {au: 100.0 * 2 * p / (1 + p) for au, p in prevalence.items()}
+        reference = all_positive_f1_per_au(prevalence_from_pos_weight(published_pos_weight(self.dataset)))
         caption = (f"Runs {', '.join(runs)} (results/metrics/{self.experiment}.json, mean over folds) on "
                    f"{ctx.origin(self.dataset)}; published: {pub.attrs['source']}; black ticks: 2p/(1+p) per AU "
                    f"with p = 1/(1+w) from the published class weights. Report code at commit {ctx.commit}.")

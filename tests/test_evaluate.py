@@ -323,8 +323,14 @@ def test_perfect_predictions(cache: Path, splits: Path, oracle: Oracle, tmp_path
         g = h5["F002T1"]
         assert g["pulse"].shape == g["resp"].shape == g["frame_index"].shape == (PREDICTED,)
         assert g["au_logits"].shape == (PREDICTED, 3) and g.attrs["n_frames"] == 250
+        # the scored labels beside the logits: -1 outside the AU-coded range, else the label
+        au_true = g["au_true"][()]
+        assert au_true.shape == (PREDICTED, 3) and int((au_true >= 0).any(axis=1).sum()) == 200
+        assert h5.attrs["au_threshold"] == 0.5
         with index.open("F002T1") as tc:
             np.testing.assert_array_equal(g["pulse"][()], tc.labels["pulse"][:PREDICTED])
+            scored = au_true >= 0
+            np.testing.assert_array_equal(au_true[scored], (tc.labels["au"][:PREDICTED] == 1)[scored])
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
@@ -519,3 +525,34 @@ def test_paired_wilcoxon_effect_size_and_ties() -> None:
     assert paired_wilcoxon(np.ones(3), np.ones(3)) == {"n": 3, "median_difference": 0.0, "rank_biserial": 0.0,
                                                       "p_value": 1.0}
     assert paired_wilcoxon(np.array([np.nan]), np.array([1.0]))["n"] == 0
+
+
+def test_paired_au_f1_difference_interval_and_permutation_p() -> None:
+    """The mean-F1 difference of two sets of decisions on the same frames, computed from pooled
+    confusion counts (as the evaluation's F1), with uncoded frames left out; identical decisions
+    differ by exactly 0 with p = 1; a model right on every frame against the all-positive predictor
+    on 8 subjects reaches the smallest exact p, 2/2^8."""
+    from pipeline.evaluate.stats import paired_au_f1
+
+    # 8 subjects x 10 frames, 2 AUs; AU 1 active on frames 0-3 of each subject, AU 2 on frame 0
+    true = np.zeros((80, 2), dtype=np.int8)
+    true[np.arange(80) % 10 < 4, 0] = 1
+    true[np.arange(80) % 10 == 0, 1] = 1
+    true[np.arange(80) % 10 == 9, 1] = -1  # not coded: neither counted as negative nor scored
+    subjects = np.repeat([f"S{k}" for k in range(8)], 10)
+    perfect = np.where(true == 1, 1, 0)
+    allpos = np.ones_like(true)
+    r = paired_au_f1(true, perfect, allpos, subjects)
+    # all-positive: AU 1 F1 = 2*32/(2*32+48) = 57.14; AU 2: 2*8/(2*8+64) = 20.0 (frame 9 uncoded)
+    assert r["f1"] == pytest.approx(100.0)
+    assert r["f1_reference"] == pytest.approx((200 * 32 / 112 + 200 * 8 / 80) / 2)
+    assert r["f1_difference"] == pytest.approx(100.0 - r["f1_reference"])
+    assert (r["n_frames"], r["n_subjects"]) == (80, 8)
+    assert r["p_value"] == pytest.approx(2 / 2**8)  # exact: every swap of the 8 subjects enumerated
+    assert r["ci_low"] == pytest.approx(r["f1_difference"]) and r["ci_high"] == pytest.approx(r["f1_difference"])
+    same = paired_au_f1(true, allpos, allpos, subjects)
+    assert (same["f1_difference"], same["ci_low"], same["ci_high"], same["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+    # reproducible given the seed
+    noisy = perfect.copy()
+    noisy[::7, 0] = 1 - noisy[::7, 0]
+    assert paired_au_f1(true, noisy, allpos, subjects, seed=3) == paired_au_f1(true, noisy, allpos, subjects, seed=3)

@@ -602,3 +602,69 @@ def test_learned_predictions_without_a_needed_column_are_one_line(inputs, tmp_pa
     with pytest.raises(InputError, match=r"lacks columns \['hr_abs_err'\]") as err:
         build.build_report(_params(), dataclasses.replace(inputs, learned_predictions=[path]), tmp_path / "reports")
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def _au_predictions(path, fold: str, subjects: list[str], logits_of, au_names=("AU01", "AU02")) -> None:
+    """A predictions.h5 as the evaluate stage writes it: per trial AU logits and scored labels."""
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as h5:
+        h5.attrs.update({"format": "2", "fold": fold, "au_names": json.dumps(list(au_names)), "au_threshold": 0.5})
+        for s in subjects:
+            true = np.zeros((10, len(au_names)), dtype=np.int8)
+            true[:4, 0] = 1
+            true[0, 1] = 1
+            grp = h5.create_group(f"{s}T1")
+            grp.attrs.update({"subject": s, "fold": fold})
+            grp.create_dataset("frame_index", data=np.arange(10))
+            grp.create_dataset("au_logits", data=logits_of(true).astype(np.float32))
+            grp.create_dataset("au_true", data=true)
+
+
+def test_paired_au_decisions_against_all_positive_and_bigsmall(inputs, tmp_path):
+    """Per-frame AU decisions of two Table 1 runs over two folds (4 subjects): BigSmall decides every
+    frame right, TSM says 'active' everywhere, i.e. exactly the all-positive predictor; the report
+    pairs them on the same frames."""
+    import dataclasses
+
+    paths = []
+    for run, logits_of in (("bigsmall", lambda t: np.where(t == 1, 3.0, -3.0)),
+                           ("bigsmall_tsm", lambda t: np.full(t.shape, 2.0))):
+        for fold, subjects in (("fold1", ["F001", "M002"]), ("fold2", ["F003", "M004"])):
+            path = tmp_path / "results" / "runs" / "table1" / run / fold / "predictions.h5"
+            _au_predictions(path, fold, subjects, logits_of)
+            paths.append(path)
+    report = build.build_report(_params(), dataclasses.replace(inputs, learned_au=paths), tmp_path / "reports")
+    rows = {(r["run"], r["against"]): r for r in report["table1_paired_au"]}
+    allpos_f1 = (200 * 16 / (32 + 24) + 200 * 4 / (8 + 36)) / 2  # AU01: 16 of 40 active; AU02: 4 of 40
+    best = rows[("table1/bigsmall", "all-positive predictor")]
+    assert (best["f1"], best["f1_reference"]) == (pytest.approx(100.0), pytest.approx(allpos_f1))
+    assert (best["n_frames"], best["n_subjects"], best["p_value"]) == (40, 4, pytest.approx(2 / 2**4))
+    tsm = rows[("table1/bigsmall_tsm", "all-positive predictor")]
+    assert (tsm["f1_difference"], tsm["p_value"]) == (0.0, 1.0)
+    vs = rows[("table1/bigsmall_tsm", "table1/bigsmall")]
+    assert vs["f1_difference"] == pytest.approx(allpos_f1 - 100.0) and vs["n_frames"] == 40
+    assert ("table1/bigsmall", "table1/bigsmall") not in rows
+    table = pd.read_csv(tmp_path / "reports" / "tables" / "table1_paired_au.csv")
+    assert len(table) == 3
+
+
+def test_learned_au_from_an_older_evaluate_is_one_line(inputs, tmp_path):
+    import dataclasses
+
+    import h5py
+
+    from pipeline.errors import InputError
+
+    path = tmp_path / "results" / "runs" / "table1" / "bigsmall" / "fold1" / "predictions.h5"
+    path.parent.mkdir(parents=True)
+    with h5py.File(path, "w") as h5:
+        h5.attrs.update({"format": "1", "fold": "fold1", "au_names": json.dumps(["AU01"])})
+        grp = h5.create_group("F001T1")
+        grp.attrs.update({"subject": "F001", "fold": "fold1"})
+        grp.create_dataset("frame_index", data=np.arange(3))
+        grp.create_dataset("au_logits", data=np.zeros((3, 1), np.float32))
+    with pytest.raises(InputError, match="older evaluate") as err:
+        build.build_report(_params(), dataclasses.replace(inputs, learned_au=[path]), tmp_path / "reports")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -209,6 +209,9 @@ def _report_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
         # per-trial rates of the learned runs with a pulse output (Bland-Altman beside POS)
         "learned_predictions": [f"results/runs/{r.id}/{f}/predictions.csv" for r in cfg.runs("train")
                                 if "pulse" in r.row["tasks"] for f in run_folds(r, cfg.params)],
+        # per-frame AU decisions and scored labels of the learned runs with an AU output (paired tests)
+        "learned_au": [f"results/runs/{r.id}/{f}/predictions.h5" for r in cfg.runs("train")
+                       if "au" in r.row["tasks"] for f in run_folds(r, cfg.params)],
     }
 
 
@@ -347,7 +350,8 @@ STAGES: list[Stage] = [
         args="--params params.yaml --sheet experiments.yaml --out reports --manifests {input.manifests}"
              " --splits {input.splits} --caches {input.caches} --unsupervised {params.baseline_dirs}"
              " --audit {input.audit} --audit-runs {params.audit_runs} --raw {input.raw} --sheet experiments.yaml"
-             " --experiments {input.experiments} --learned-predictions {input.learned_predictions}",
+             " --experiments {input.experiments} --learned-predictions {input.learned_predictions}"
+             " --learned-au {input.learned_au}",
         report={"html": {"category": "Report", "caption": "workflow/report/index.rst"}},
     ),
 ]

@@ -7,7 +7,9 @@
     ``models`` (JSON: group -> variant and checkpoint), ``au_names`` (JSON); one group per
     test trial (``/<trial_id>``) with ``frame_index`` (n,) int64, ``pulse`` (n,) and ``resp``
     (n,) float32 (difference-normalised waves), ``au_logits`` (n, K) float32 for the tasks
-    evaluated; group attrs ``subject``, ``task``, ``fold``, ``fps``, ``n_frames`` (cached),
+    evaluated, ``au_true`` (n, K) int8 the AU labels of the scored frames (1 active, 0 inactive,
+    -1 not scored: uncoded or outside the AU-coded range; root attr ``au_threshold`` turns the
+    logits into the scored decisions); group attrs ``subject``, ``task``, ``fold``, ``fps``, ``n_frames`` (cached),
     ``chunk_length``, ``pulse_kind``, ``au_range``. n = n_chunks * N (the tail is dropped).
 ``predictions.csv``
     one row per test trial (per window in windowed mode): :data:`PREDICTION_COLUMNS`.
@@ -48,6 +50,7 @@ from pipeline.folds import read_fold
 from pipeline.evaluate.metrics import (
     RATE_TASKS,
     AUCollector,
+    coded_mask,
     constant_rate_baseline,
     hr_mode_of,
     merge_rate_rows,
@@ -72,7 +75,7 @@ PREDICTION_COLUMNS = [
     "rr_pred", "rr_true", "rr_abs_err", "rr_rate_label", "rr_status", "rr_reason",
     *QUALITY_COLUMNS,
 ]
-PREDICTIONS_FORMAT = "1"
+PREDICTIONS_FORMAT = "2"  # 2: au_true and au_threshold
 
 
 def _au_names(settings: dict, models: dict[str, Any], cache_names: list[str]) -> list[str]:
@@ -224,8 +227,11 @@ def evaluate_fold(
                         hr_mode, None if rate_name not in labels else labels[rate_name][:m])
                 n_au = 0
                 if au_collector is not None and au_cols is not None and m:
-                    n_au = au_collector.add(pred.au_logits, labels["au"][:m][:, au_cols],
-                                            pred.frame_index, attrs.get("au_range"))
+                    au_true = labels["au"][:m][:, au_cols]
+                    n_au = au_collector.add(pred.au_logits, au_true, pred.frame_index, attrs.get("au_range"))
+                    # the scored labels beside the logits: paired comparisons of per-frame decisions
+                    scored = coded_mask(au_true, pred.frame_index, attrs.get("au_range"))
+                    grp.create_dataset("au_true", data=np.where(scored, au_true == 1, -1).astype(np.int8))
                 elif "au" in tasks and "au" not in labels:
                     no_au_labels.append(pred.trial_id)
             base = {"dataset": dataset, "trial_id": pred.trial_id, "subject": str(meta.subject),
@@ -235,6 +241,7 @@ def evaluate_fold(
             for row in merge_rate_rows(by_task, pred.fps, m):
                 records.append({**base, **row})
         h5.attrs["au_names"] = json.dumps(au_names)
+        h5.attrs["au_threshold"] = float(settings.get("au_threshold", 0.5))
 
     predictions = pd.DataFrame.from_records(records, columns=PREDICTION_COLUMNS)
     for prefix, task in (("hr", "pulse"), ("rr", "resp")):

@@ -8,10 +8,13 @@ item only the inputs it declares in ``reads``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import h5py
+import numpy as np
 import pandas as pd
 
 from pipeline.cache.reader import open_cache
@@ -35,11 +38,53 @@ class ReportInputs:
     audit_runs: list[str] = field(default_factory=list)   # sheet run ids the audit comes from
     experiments: list[Path] = field(default_factory=list)  # results/metrics/<experiment>.json
     learned_predictions: list[Path] = field(default_factory=list)  # results/runs/<exp>/<run>/<fold>/predictions.csv
+    learned_au: list[Path] = field(default_factory=list)  # results/runs/<exp>/<run>/<fold>/predictions.h5
 
 
 # columns of a learned run's predictions.csv the report reads (Bland-Altman, paired comparisons)
 LEARNED_PREDICTION_COLUMNS = ["fold", "trial_id", "subject", "window_start_s",
                               "hr_pred", "hr_true", "hr_abs_err", "hr_status"]
+
+@dataclass
+class AuFrames:
+    """The per-frame AU decisions of one learned run over all its folds (from predictions.h5)."""
+
+    names: list[str]      # the AU columns
+    keys: pd.DataFrame    # fold, trial_id, frame_index, subject: one row per frame
+    pred: np.ndarray      # (frames, AUs) 0/1 decisions at the evaluation's threshold
+    true: np.ndarray      # (frames, AUs) 1/0 scored labels; -1 not scored
+
+
+def read_au_frames(paths: list[Path]) -> AuFrames | None:
+    """The AU frames of one run's folds (its predictions.h5 files); None when none has AU outputs."""
+    names: list[str] | None = None
+    keys, preds, trues = [], [], []
+    for path in paths:
+        try:
+            h5 = h5py.File(path, "r")
+        except OSError:
+            raise InputError(path, "not a readable HDF5 file") from None
+        with h5:
+            threshold = h5.attrs.get("au_threshold")
+            for trial_id, grp in h5.items():
+                if "au_logits" not in grp:
+                    continue
+                if "au_true" not in grp or threshold is None:
+                    raise InputError(path, "no au_true/au_threshold (written by an older evaluate: re-run it)")
+                these = [str(n) for n in json.loads(h5.attrs["au_names"])]
+                if names is not None and these != names:
+                    raise InputError(path, f"AU columns {these} differ from the run's other folds {names}")
+                names = these
+                logits = grp["au_logits"][()]
+                preds.append((logits >= np.log(threshold / (1.0 - threshold))).astype(np.int8))
+                trues.append(grp["au_true"][()])
+                frame_index = grp["frame_index"][()][: len(logits)]
+                keys.append(pd.DataFrame({"fold": str(grp.attrs["fold"]), "trial_id": str(trial_id),
+                                          "frame_index": frame_index, "subject": str(grp.attrs["subject"])}))
+    if names is None:
+        return None
+    return AuFrames(names, pd.concat(keys, ignore_index=True), np.concatenate(preds), np.concatenate(trues))
+
 
 # the names an item may list in ``reads``: the fields of ReportInputs
 INPUT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ReportInputs))
@@ -59,6 +104,7 @@ class LoadedInputs:
     audit_runs: list[str]                       # sheet run ids the compute audit comes from
     experiments: dict[str, dict]                # experiment -> its aggregated metrics
     learned_predictions: dict[str, pd.DataFrame]  # '<experiment>/<run>' -> per-trial predictions of all its folds
+    learned_au: dict[str, AuFrames]             # '<experiment>/<run>' -> per-frame AU decisions of all its folds
     origins: dict[str, dict]                    # dataset -> data origin (from any of the inputs)
     used: list[Path]                            # the files read (hashed into the provenance)
     absent: list[str]                           # what was missing, in words
@@ -183,6 +229,14 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
         run_id = "/".join(path.parts[-4:-2])
         learned.setdefault(run_id, []).append(T.read_csv(path, LEARNED_PREDICTION_COLUMNS))
         used.append(path)
+    au_paths: dict[str, list[Path]] = {}
+    for path in map(Path, inputs.learned_au):
+        if not path.is_file():
+            absent.append(f"predictions {path} do not exist")
+            continue
+        au_paths.setdefault("/".join(path.parts[-4:-2]), []).append(path)
+        used.append(path)
+    learned_au = {run: frames for run, paths in au_paths.items() if (frames := read_au_frames(paths)) is not None}
     sheet = None
     if inputs.sheet is None:
         absent.append("no experiment sheet was given (--sheet)")
@@ -193,4 +247,5 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
                         sheet=sheet, audit_runs=list(inputs.audit_runs) if audit is not None else [],
                         experiments=experiments,
                         learned_predictions={r: pd.concat(f, ignore_index=True) for r, f in learned.items()},
+                        learned_au=learned_au,
                         caches=caches, audit=audit, raw=truths, origins=origins, used=used, absent=absent)

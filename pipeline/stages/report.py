@@ -27,9 +27,11 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--experiments", nargs="*", type=Path, default=[], help="results/metrics/<experiment>.json ...")
     ap.add_argument("--learned-predictions", nargs="*", type=Path, default=[],
                     help="results/runs/<experiment>/<run>/<fold>/predictions.csv ...")
+    ap.add_argument("--learned-au", nargs="*", type=Path, default=[],
+                    help="results/runs/<experiment>/<run>/<fold>/predictions.h5 ... (runs with an AU output)")
     args = ap.parse_args(argv)
     inputs = ReportInputs(args.manifests, args.splits, args.unsupervised, args.audit, args.caches, args.raw,
-                          args.sheet, args.audit_runs, args.experiments, args.learned_predictions)
+                          args.sheet, args.audit_runs, args.experiments, args.learned_predictions, args.learned_au)
     metrics = build_report(load_params(args.params), inputs, args.out)
     print(f"report: {args.out / 'index.html'} written ({metrics['absent_inputs']} absent inputs, "
           f"{metrics['deviations_from_paper']} settings deviating from the paper)")

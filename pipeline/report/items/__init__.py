@@ -18,7 +18,7 @@ from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
 from pipeline.report.items.deviations import Deviations
 from pipeline.report.items.experiments import ExperimentSheet
 from pipeline.report.items.learned import Table1
-from pipeline.report.items.paired import PairedRates
+from pipeline.report.items.paired import PairedAu, PairedRates
 from pipeline.report.items.per_au import PerAuF1
 from pipeline.report.items.provenance import Provenance
 from pipeline.report.items.skin import HrErrorBySkinType
@@ -39,6 +39,7 @@ ITEMS: list[ReportItem] = [
     PerAuF1(),
     LearnedHrBlandAltman(),
     PairedRates(),
+    PairedAu(),
     ExampleWaveform(),
     ExperimentSheet(),
     Deviations(),

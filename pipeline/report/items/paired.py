@@ -1,5 +1,5 @@
-"""Paired comparisons of the learned heart and breathing rates: each Table 1 run against its
-trivial predictor (the training fold's mean rate) and against BigSmall, on the same test trials."""
+"""Paired comparisons of the learned models: each Table 1 run against its trivial predictor and
+against BigSmall on the same test trials (heart and breathing rates) and frames (AU decisions)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluate.stats import paired_wilcoxon
+from pipeline.evaluate.stats import paired_au_f1, paired_wilcoxon
 from pipeline.report.items.base import ItemOutput, ReportContext, ReportItem, clean, fragment, table_files, wide
 
 TASKS = (("hr", "pulse", "heart rate"), ("rr", "resp", "breathing rate"))
@@ -23,7 +23,7 @@ class PairedRates(ReportItem):
                "fold's mean rate) or of BigSmall, on the same trials. Median difference in bpm or breaths/min "
                "(negative: the run is better), matched-pairs rank-biserial correlation (effect size; negative: "
                "the run is better) and the two-sided Wilcoxon signed-rank p-value (scipy.stats). The AU "
-               "decisions are not compared here yet.")
+               "decisions are compared in the next table.")
     published = ()
     reads = ("learned_predictions", "experiments")
     experiment: ClassVar[str] = "table1"
@@ -68,3 +68,50 @@ def _scored(pred: pd.DataFrame, prefix: str) -> pd.DataFrame:
         return pd.DataFrame(columns=[*KEYS, f"{prefix}_true", "err"])
     ok = pred[pred[f"{prefix}_status"] == "ok"]
     return ok[[*KEYS, f"{prefix}_true", f"{prefix}_abs_err"]].rename(columns={f"{prefix}_abs_err": "err"})
+
+
+AU_KEYS = ["fold", "trial_id", "frame_index"]
+
+
+class PairedAu(ReportItem):
+    id = "table1_paired_au"
+    section = "Learned models: paper Table 1 (ablations of BigSmall)"
+    title = "Paired comparisons of the AU decisions"
+    caption = ("Per scored frame and AU: a run's decision against the all-positive predictor's or BigSmall's on "
+               "the same frames. The difference of the mean F1 over AUs (positive: the run is better), its 95% "
+               "interval from a bootstrap over test subjects (frames of one subject are not independent), and "
+               "the two-sided p-value of a paired permutation test that swaps the two decisions within each "
+               "subject (scipy.stats). With few test subjects the smallest attainable p-value is 2/2^subjects.")
+    published = ()
+    reads = ("learned_au",)
+    experiment: ClassVar[str] = "table1"
+    reference_run: ClassVar[str] = "table1/bigsmall"
+
+    def build(self, ctx: ReportContext) -> ItemOutput:
+        runs = {r: a for r, a in ctx.inputs.learned_au.items() if r.startswith(f"{self.experiment}/")}
+        rows = []
+        for run_id, frames in sorted(runs.items()):
+            rows.append({"run": run_id, "against": "all-positive predictor",
+                         **paired_au_f1(frames.true, frames.pred, np.ones_like(frames.pred),
+                                        frames.keys["subject"].to_numpy())})
+            ref = runs.get(self.reference_run)
+            if run_id == self.reference_run or ref is None:
+                continue
+            if ref.names != frames.names:
+                raise ValueError(f"{run_id} and {self.reference_run} score different AUs")
+            mine = frames.keys.reset_index().merge(ref.keys.reset_index(), on=AU_KEYS, suffixes=("", "_ref"))
+            if mine.empty:
+                continue
+            i, j = mine["index"].to_numpy(), mine["index_ref"].to_numpy()
+            rows.append({"run": run_id, "against": self.reference_run,
+                         **paired_au_f1(frames.true[i], frames.pred[i], ref.pred[j], mine["subject"].to_numpy())})
+        columns = ["run", "against", "n_frames", "n_subjects", "f1", "f1_reference", "f1_difference", "ci_low",
+                   "ci_high", "p_value"]
+        table = pd.DataFrame(rows, columns=columns)
+        if table.empty:
+            html = fragment("<p>No learned AU decisions of experiment '{{ e }}' in this run of the DAG.</p>",
+                            e=self.experiment)
+        else:
+            html = wide(table, ctx.digits, signed=("f1_difference",))
+        return ItemOutput(html, table_files(self.id, table, ctx.digits),
+                          {self.id: [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")]})

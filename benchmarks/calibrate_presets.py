@@ -76,7 +76,6 @@ def calibration_params(preset: str, seed: int, trials: int) -> dict:
     # whole rotations of the six skin types, so that the seeds differ in draws, not in tones
     s["pure"]["persons"] = list(range(1, 6 * max(1, round(trials / 36)) + 1))
     s["pure"]["setups"] = [1, 2, 3, 4, 5, 6]
-    params["unsupervised"]["datasets"] = list(DATASETS)
     return params
 
 
@@ -87,7 +86,8 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise RuntimeError(f"{' '.join(cmd[2:5])} failed:\n{proc.stderr[-2000:]}")
 
 
-def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path, keep: bool = False) -> dict:
+def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path, keep: bool = False,
+            sheet: Path = ROOT / "experiments.yaml") -> dict:
     """Run the stages for one dataset and seed; return the unsupervised metrics per method."""
     work = workdir / f"{preset}-seed{seed}-{dataset}"
     work.mkdir(parents=True, exist_ok=True)
@@ -104,7 +104,9 @@ def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path, ke
          "--out", str(interim / "splits.json")],
         ["preprocess", "--dataset", dataset, "--params", "params.yaml", "--raw", str(raw),
          "--manifest", str(interim / "manifest.csv"), "--out", str(cache)],
-        ["unsupervised", "--dataset", dataset, "--params", "params.yaml", "--cache", str(cache),
+        # the sheet's baseline row of the dataset: its settings (e.g. BP4D+'s whole-crop trace)
+        ["unsupervised", "--run", f"baselines/{dataset}", "--params", "params.yaml",
+         "--sheet", str(sheet), "--cache", str(cache),
          "--splits", str(interim / "splits.json"), "--manifest-summary", str(interim / "manifest.json"),
          "--out", str(work / "unsupervised" / dataset)],
     ]
@@ -134,9 +136,11 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the generated videos and caches (gigabytes per run)")
+    ap.add_argument("--sheet", type=Path, default=ROOT / "experiments.yaml",
+                    help="the sheet whose baseline rows (baselines/<dataset>) give the methods' settings")
     args = ap.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="calibrate-"))
-    jobs = [(args.preset, seed, ds, args.trials, workdir, args.keep) for seed in args.seeds for ds in args.datasets]
+    jobs = [(args.preset, seed, ds, args.trials, workdir, args.keep, args.sheet) for seed in args.seeds for ds in args.datasets]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(measure, *zip(*jobs)))
     print(f"preset {args.preset}: trial-level HR MAE (bpm), seeds {args.seeds}, about {args.trials} trials each")

@@ -438,6 +438,9 @@ def preprocess_trial(
             h5["rgb_mean"].attrs["face_trace"] = trace_used
             for name, value in quality.items():
                 h5["rgb_mean"].attrs[name] = value
+            # the whole crop's mean as well: the authors' BP4D+ code averages the whole frame, which
+            # is how the published POS/CHROM errors were measured (unsupervised option 'trace')
+            h5.create_dataset("rgb_mean_crop", data=np.asarray(traces.crop)[:length])
             h5.create_dataset("skin_fraction", data=traces.fraction[:length])
             h5.create_dataset("frame_index", data=np.arange(start, start + length, dtype=np.int64))
             labels = _write_labels(h5, trial, settings, rgb, start, stop, length)

@@ -13,7 +13,9 @@ data origin and the listing hash of the raw folder the numbers come from.
 
 The methods need no training, so every trial of every fold's test subjects is evaluated (the
 union of the folds' test sets, i.e. each trial once, tagged with the fold that tests it).
-Each method runs on the trial's cached per-frame face-mean RGB (``rgb_mean``); its output and
+Each method runs on the trial's cached per-frame face-mean RGB: ``rgb_mean`` (the face region of
+preprocessing) or, with ``trace: crop``, ``rgb_mean_crop`` (the whole square crop, the authors'
+BP4D+ protocol, under which the published BP4D+ errors were measured); its output and
 the raw ground-truth pulse wave (``labels/pulse_raw``: the BP wave for BP4D+, PPG for UBFC-rPPG
 and PURE) go through the same rate estimation (``pipeline.signals.rates``, the ``signals``
 section: detrend, band-pass, spectral peak). A trial whose rate cannot be estimated (too short
@@ -49,6 +51,7 @@ PREDICTION_COLUMNS = [
     "dataset", "trial_id", "subject", "task", "fold", "method", "window_start_s", "window_end_s",
     "hr_pred", "hr_true", "abs_err", "status", "reason", *QUALITY_COLUMNS,
 ]
+TRACES = ("region", "crop")  # the cache's face-region trace, or the whole crop's mean
 METRIC_KEYS = ("hr_mae", "hr_rmse", "hr_mape", "hr_pearson")
 
 
@@ -158,6 +161,9 @@ def run_unsupervised(
     index = open_cache(cache_root)
     methods = list(section["methods"])
     hr_mode = str(section["hr_mode"])
+    trace = str(section["trace"])
+    if trace not in TRACES:
+        raise ConfigError(f"unsupervised.trace must be one of {TRACES}, not {trace!r}")
     records: list[dict[str, Any]] = []
     outside: list[str] = []
     table = index.table.sort_values("trial_id", kind="stable")
@@ -172,7 +178,8 @@ def run_unsupervised(
             labels = trial.labels
             if "pulse_raw" not in labels:
                 raise InputError(trial.path, "no labels/pulse_raw: this dataset has no pulse ground truth")
-            rows = evaluate_trial(trial.rgb_mean, labels["pulse_raw"], trial.fps, methods, signals, hr_mode)
+            rgb = trial.rgb_mean_crop if trace == "crop" else trial.rgb_mean
+            rows = evaluate_trial(rgb, labels["pulse_raw"], trial.fps, methods, signals, hr_mode)
         base = {"dataset": dataset, "trial_id": str(row.trial_id), "subject": subject,
                 "task": str(row.task), "fold": fold_of[subject],
                 # the face trace's quality as preprocessing recorded it (absent in older caches)
@@ -186,6 +193,7 @@ def run_unsupervised(
         "data_origin": origin,
         "raw_listing_hash": raw_listing,
         "hr_mode": hr_mode,
+        "trace": trace,
         "methods": methods,
         "n_trials_in_cache": int(len(table)),
         "trials_outside_test_folds": sorted(outside),

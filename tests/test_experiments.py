@@ -80,7 +80,8 @@ def test_settings_are_the_defaults_with_the_row_overrides():
     sheet = edited("experiments.baselines.runs.ubfc.overrides", {"hr_mode": "windowed"})
     ubfc, bp4d = get_run(sheet, "baselines/ubfc"), get_run(sheet, "baselines/bp4d")
     assert run_settings(PARAMS, ubfc) == {**PARAMS["unsupervised"], "hr_mode": "windowed"}
-    assert run_settings(PARAMS, bp4d) == PARAMS["unsupervised"]
+    assert run_settings(PARAMS, bp4d) == {**PARAMS["unsupervised"], "trace": "crop"}
+    assert PARAMS["unsupervised"]["trace"] == "region"
     assert ubfc.tracked_key == "experiments.baselines.runs.ubfc"
 
 

@@ -300,7 +300,7 @@ def test_data_origin_in_every_dataset_section(inputs, tmp_path):
                                               "generator_truth": {"preset": "hard", "seed": 7}}
     assert metrics["datasets"]["bp4d"]["data_origin"] == built_in
     built_text = "built-in semi-synthetic (preset hard, seed 7)"
-    assert f"Data: {built_text}. Published" in html  # BP4D+ baseline section
+    assert f"Data: {built_text}. Face trace: the face region" in html  # BP4D+ baseline section
     assert "Data: user-supplied (the folder holds the generator" in html  # UBFC-rPPG baseline section
     assert "Data: UBFC-rPPG: user-supplied" in html  # example waveform section
     assert _row(html, "bp4d", "1. Datasets")[1] == built_text

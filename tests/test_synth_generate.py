@@ -181,3 +181,17 @@ def test_realistic_preset_overrides_per_dataset():
     assert "datasets" not in base and bp4d["head_translation_px"] > base["head_translation_px"]
     assert bp4d["talking_tasks"] and "talking_tasks" not in base
     assert bp4d["pulse_amplitude"] == base["pulse_amplitude"]  # physiology is not a dataset property
+
+
+def test_camera_noise_is_referred_from_the_real_camera_to_the_rendered_frame():
+    """A rendered pixel stands for k = native area / rendered area camera pixels: read-noise std
+    / sqrt(k), shot-noise gain / k; a frame as large as the camera's keeps the preset's noise."""
+    preset = {"read_noise": 3.0, "shot_noise": 0.05, "jpeg_quality": 75}
+    k = 1040 * 1392 / (150 * 200)
+    bp4d = gen.noise_at_rendered_size(preset, "bp4d", [150, 200])
+    assert bp4d["read_noise"] == pytest.approx(3.0 / np.sqrt(k)) and bp4d["shot_noise"] == pytest.approx(0.05 / k)
+    assert bp4d["jpeg_quality"] == 75 and preset["read_noise"] == 3.0  # the rest as given, the input untouched
+    ubfc = gen.noise_at_rendered_size(preset, "ubfc", [160, 120])
+    assert ubfc["read_noise"] == pytest.approx(3.0 / 4.0) and ubfc["shot_noise"] == pytest.approx(0.05 / 16)
+    assert gen.noise_at_rendered_size(preset, "ubfc", [640, 480])["read_noise"] == 3.0
+    assert gen.noise_at_rendered_size(preset, "ubfc", [1280, 960])["read_noise"] == 3.0  # never amplified

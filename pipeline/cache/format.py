@@ -23,6 +23,7 @@ array refers to the same video frame, ``frame_index[t]``)::
     rgb_mean       (L, 3)       float64 per-frame face-mean RGB at native size: over the skin
                                         pixels of the square crop or the whole crop (attr
                                         ``face_trace`` says which; see pipeline/preprocess.py)
+    rgb_mean_crop  (L, 3)       float64 per-frame mean RGB of the whole crop (the authors' trace)
     skin_fraction  (L,)         float32 fraction of the crop's pixels taken as skin
     frame_index    (L,)         int64   video frame number of stored frame t
     labels/        group, every dataset (L,) float32 unless noted; present where available:

@@ -150,6 +150,13 @@ class TrialCache:
         return self.h5["rgb_mean"][()]
 
     @property
+    def rgb_mean_crop(self) -> np.ndarray:
+        """The whole crop's per-frame mean RGB (the authors' trace), whatever ``rgb_mean`` used."""
+        if "rgb_mean_crop" not in self.h5:
+            raise InputError(self.path, "no rgb_mean_crop (written by an older preprocess: re-run it)")
+        return self.h5["rgb_mean_crop"][()]
+
+    @property
     def frame_index(self) -> np.ndarray:
         return self.h5["frame_index"][()]
 

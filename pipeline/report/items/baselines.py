@@ -16,6 +16,10 @@ SECTION = "Unsupervised heart-rate baselines (POS, CHROM)"
 NO_RESULTS_TEXT = "No unsupervised results available."
 NO_RESULTS = f"<p>{NO_RESULTS_TEXT}</p>"
 METHOD_ROWS = tuple(T.METHOD_ROWS.values())  # the published row ids of POS and CHROM
+TRACE_TEXT = {
+    "crop": "the mean of the whole square crop, background and hair included (the authors' BP4D+ protocol)",
+    "region": "the face region of preprocessing (preprocess.face_trace; the whole crop where it fell back)",
+}
 
 
 class UnsupervisedVsPublished(ReportItem):
@@ -31,7 +35,7 @@ class UnsupervisedVsPublished(ReportItem):
     reads = ("unsupervised",)
 
     BLOCK = """{% for b in blocks %}<h4>{{ b.title }}</h4>
-<p class="source">Data: {{ b.origin }}. Published: {{ b.source }}.</p>
+<p class="source">Data: {{ b.origin }}. Face trace: {{ b.trace }}. Published: {{ b.source }}.</p>
 {{ b.table }}
 {% else %}<p>No unsupervised results available.</p>
 {% endfor %}"""
@@ -48,6 +52,7 @@ class UnsupervisedVsPublished(ReportItem):
             blocks.append({
                 "title": f"{ctx.name(r.dataset)} ({r.metrics.get('hr_mode', 'trial')} rates)",
                 "origin": ctx.origin(r.dataset),
+                "trace": TRACE_TEXT.get(r.metrics.get("trace", "region"), r.metrics.get("trace")),
                 "source": (T.published(table).attrs["source"] if table
                            else "no published POS/CHROM numbers for this dataset"),
                 "table": wide(wide_table, ctx.digits, signed=("diff",)),

@@ -284,7 +284,10 @@ def test_cli(inputs, tmp_path):
     assert runs["table1/bigsmall"] == "not run: no results in this report"
     assert runs["baselines/pure"] == "left out: pure not in params.yaml 'datasets'"
     sheet_table = pd.read_csv(out / "tables" / "experiment_sheet.csv")
-    assert len(sheet_table) == len(runs) and "paper_table1/bigsmall" in set(sheet_table["published"])
+    assert len(sheet_table) == len(runs)
+    published = sheet_table.set_index("run")["published"]
+    assert published["table1/bigsmall"].split(", ") == ["paper_table1/bigsmall", "paper_table2/bigsmall",
+                                                         "supp_table3/bigsmall", "supp_table4/bigsmall"]
 
 
 def test_data_origin_in_every_dataset_section(inputs, tmp_path):
@@ -668,3 +671,52 @@ def test_learned_au_from_an_older_evaluate_is_one_line(inputs, tmp_path):
     with pytest.raises(InputError, match="older evaluate") as err:
         build.build_report(_params(), dataclasses.replace(inputs, learned_au=[path]), tmp_path / "reports")
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_table_2_gathers_its_own_runs_table_1_runs_and_the_baselines(inputs, tmp_path):
+    """Paper Table 2 shows the runs of experiment table2, the Table 1 runs the paper repeats (by their
+    published rows, not trained twice) and POS/CHROM of the baseline rows; the headline keeps each
+    run once, under its own experiment."""
+    import dataclasses
+
+    def doc(experiment: str, runs: dict) -> Path:
+        path = tmp_path / "metrics" / f"{experiment}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"experiment": experiment, "runs": runs}))
+        return path
+
+    def run(variant: str, published: list, **metrics: float) -> dict:
+        return {"variant": variant, "folds": ["fold1"], "published": published,
+                "metrics": {k: {"mean": v, "std": None, "n_folds": 1} for k, v in metrics.items()}}
+
+    t1 = doc("table1", {"table1/bigsmall": run("bigsmall", [{"table": "paper_table1", "row": "bigsmall"},
+                                                             {"table": "paper_table2", "row": "bigsmall"}],
+                                               **{"pulse.hr_mae": 4.0}),
+                        "table1/bigsmall_tsm": run("bigsmall_tsm", [{"table": "paper_table1", "row": "bigsmall_tsm"}],
+                                                   **{"pulse.hr_mae": 5.0})})
+    t2 = doc("table2", {"table2/deepphys": run("deepphys", [{"table": "paper_table2", "row": "deepphys"}],
+                                               **{"pulse.hr_mae": 6.0})})
+    out = tmp_path / "reports"
+    report = build.build_report(_params(), dataclasses.replace(inputs, experiments=[t1, t2]), out)
+    table = pd.read_csv(out / "tables" / "table2.csv")
+    hr = table[table["metric"] == "hr_mae"].set_index("run")
+    assert hr.loc["table2/deepphys", "reproduced"] == 6.0 and hr.loc["table1/bigsmall", "reproduced"] == 4.0
+    assert hr.loc["table1/bigsmall", "published"] == 2.38
+    assert "table1/bigsmall_tsm" not in hr.index  # not a Table 2 row
+    # POS and CHROM from the BP4D+ baseline row, beside the published 10.40 and 5.27
+    pos = table[(table["run"] == "baselines/bp4d") & (table["metric"] == "hr_mae")].set_index("row")
+    unsup = {r.dataset: r for r in load_inputs_for_test(inputs)}["bp4d"].metrics
+    assert pos.loc["POS [44]", "reproduced"] == pytest.approx(unsup["POS"]["hr_mae"])
+    assert pos.loc["CHROM [11]", "published"] == 5.27
+    claims = [s for s in report["table2"]["statements"] if s.startswith("Claim bigsmall better than deepphys")]
+    assert claims and "reproduced 4.00 vs 6.00" in claims[0] and "holds" in claims[0]
+    headline = json.loads((out / "headline.json").read_text())
+    assert headline["table2"] == {"deepphys": {"hr_mae": 6.0}} and "bigsmall" in headline["table1"]
+    # the supplementary tables without their own results say so
+    assert report["supp_table3"] == {} and report["supp_table4"] == {}
+
+
+def load_inputs_for_test(inputs) -> list:
+    from pipeline.report.inputs import load_inputs
+
+    return load_inputs(inputs, _params()).unsupervised

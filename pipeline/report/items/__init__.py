@@ -17,7 +17,7 @@ from pipeline.report.items.compute import ComputeAudit
 from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
 from pipeline.report.items.deviations import Deviations
 from pipeline.report.items.experiments import ExperimentSheet
-from pipeline.report.items.learned import Table1
+from pipeline.report.items.learned import SuppTable3, SuppTable4, Table1, Table2
 from pipeline.report.items.paired import PairedAu, PairedRates
 from pipeline.report.items.per_au import PerAuF1
 from pipeline.report.items.provenance import Provenance
@@ -40,6 +40,9 @@ ITEMS: list[ReportItem] = [
     LearnedHrBlandAltman(),
     PairedRates(),
     PairedAu(),
+    Table2(),
+    SuppTable3(),
+    SuppTable4(),
     ExampleWaveform(),
     ExperimentSheet(),
     Deviations(),

@@ -92,6 +92,21 @@ def test_chunk_k_is_frames_kN_to_kN_plus_N(cache_root: Path) -> None:
     np.testing.assert_allclose(ds[0][0], expect.transpose(0, 3, 1, 2), atol=1e-5)
 
 
+def test_small_frames_kept_in_memory_equal_per_chunk_reads(cache_root: Path, monkeypatch) -> None:
+    """The Small frames come from one whole-trial read kept in memory, or, beyond the memory budget,
+    from one read per chunk: the same arrays either way, in any access order."""
+    import pipeline.cache.dataset as dataset_module
+
+    kept = ChunkDataset(cache_root, ["F001T1", "M002T6"], chunk_length=3, inputs=("small",))
+    monkeypatch.setattr(dataset_module, "SMALL_IN_MEMORY_BYTES", 0)
+    read = ChunkDataset(cache_root, ["F001T1", "M002T6"], chunk_length=3, inputs=("small",))
+    assert kept._keep_small and not read._keep_small
+    for i in [5, 0, 15, 10, 3, 15]:
+        np.testing.assert_array_equal(kept[i][1], read[i][1])
+        assert kept[i][0].shape == (3, 0)  # Big not read for a Small-only model
+    assert sorted(kept._small) == [0, 1] and read._small == {}
+
+
 def test_other_chunk_length_and_selection(cache_root: Path) -> None:
     ds = ChunkDataset(cache_root, ["M002T6"], chunk_length=4, tasks=["resp"], au_names=None)
     assert len(ds) == 4

@@ -31,6 +31,9 @@ def _label_arrays(
     return out
 
 
+SMALL_IN_MEMORY_BYTES = 512 * 2**20
+
+
 class ChunkDataset:
     """N-frame chunks of cached trials, for ``torch.utils.data.DataLoader``.
 
@@ -85,6 +88,13 @@ class ChunkDataset:
         self._max_open = max(1, int(max_open_files))
         self._open: OrderedDict[int, TrialCache] = OrderedDict()
         self._au_cols: dict[int, list[int] | None] = {}
+        # every trial's Small frames, read whole on first use and kept (9x9x3 float32 is about 1 kB
+        # a frame): one HDF5 read per trial instead of one per chunk, which dominated the step time
+        # of the Small-only models; beyond SMALL_IN_MEMORY_BYTES chunks are read one by one
+        size = int(settings.get("small_size", 9))
+        small_bytes = sum(int(r["n_frames"]) for r in rows) * size * size * 3 * 4
+        self._keep_small = "small" in self.inputs and small_bytes <= SMALL_IN_MEMORY_BYTES
+        self._small: dict[int, np.ndarray] = {}
         self._pid: int | None = None
 
     def __len__(self) -> int:
@@ -120,6 +130,7 @@ class ChunkDataset:
     def _trial(self, j: int) -> TrialCache:
         if self._pid != os.getpid():  # forked worker: never reuse the parent's handles
             self._open = OrderedDict()
+            self._small = {}
             self._pid = os.getpid()
         trial = self._open.get(j)
         if trial is None:
@@ -145,7 +156,14 @@ class ChunkDataset:
         sl = slice(k * n, k * n + n)
         empty = np.zeros((n, 0), dtype=np.float32)
         big = trial.big(sl.start, sl.stop).transpose(0, 3, 1, 2) if "big" in self.inputs else empty
-        small = trial.small(sl.start, sl.stop).transpose(0, 3, 1, 2) if "small" in self.inputs else empty
+        if "small" not in self.inputs:
+            small = empty
+        elif self._keep_small:
+            if j not in self._small:
+                self._small[j] = trial.small()
+            small = self._small[j][sl].transpose(0, 3, 1, 2)
+        else:
+            small = trial.small(sl.start, sl.stop).transpose(0, 3, 1, 2)
         labels = _label_arrays(trial.labels, self.tasks, sl, self._au_cols.get(j))
         return np.ascontiguousarray(big), np.ascontiguousarray(small), labels
 
@@ -153,10 +171,12 @@ class ChunkDataset:
         for trial in self._open.values():
             trial.close()
         self._open.clear()
+        self._small.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         # open HDF5 handles cannot travel to worker processes
         state = self.__dict__.copy()
         state["_open"] = OrderedDict()
+        state["_small"] = {}
         state["_pid"] = None
         return state

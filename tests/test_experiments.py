@@ -53,13 +53,14 @@ def test_table_2_and_supplementary_tables_3_and_4_are_rows():
     experiment's, or Table 1's run, or a baseline row for POS/CHROM); only the face-aligned (dagger)
     rows, which need the aligned cache variant, and JAA-Net 2021 have none."""
     covered = {(p["table"], p["row"]) for r in runs_of(SHEET) for p in r.published}
-    for table in ("paper_table2", "supp_table3", "supp_table4"):
+    for table in ("paper_table2", "supp_table1", "supp_table3", "supp_table4"):
         missing = {row for row in published(table).index if (table, row) not in covered}
         assert all(row.endswith("_aligned") for row in missing), (table, missing)
     for run in runs_of(SHEET, "train"):
         if run.experiment in ("table2", "supp_table3", "supp_table4"):
-            assert run.row["variant"] == run.name and run.published == [
-                {"table": {"table2": "paper_table2"}.get(run.experiment, run.experiment), "row": run.name}]
+            own = {"table2": "paper_table2"}.get(run.experiment, run.experiment)
+            assert run.row["variant"] == run.name and run.published[0] == {"table": own, "row": run.name}
+            assert all(p["row"] == run.name for p in run.published)
             assert set(run.row["tasks"]) <= set(variant_info(run.name).evaluated_tasks)
 
 

@@ -287,7 +287,8 @@ def test_cli(inputs, tmp_path):
     assert len(sheet_table) == len(runs)
     published = sheet_table.set_index("run")["published"]
     assert published["table1/bigsmall"].split(", ") == ["paper_table1/bigsmall", "paper_table2/bigsmall",
-                                                         "supp_table3/bigsmall", "supp_table4/bigsmall"]
+                                                         "supp_table1/bigsmall", "supp_table3/bigsmall",
+                                                         "supp_table4/bigsmall"]
 
 
 def test_data_origin_in_every_dataset_section(inputs, tmp_path):

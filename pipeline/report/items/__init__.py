@@ -17,7 +17,7 @@ from pipeline.report.items.compute import ComputeAudit
 from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
 from pipeline.report.items.deviations import Deviations
 from pipeline.report.items.experiments import ExperimentSheet
-from pipeline.report.items.learned import SuppTable3, SuppTable4, Table1, Table2
+from pipeline.report.items.learned import SuppTable1, SuppTable3, SuppTable4, Table1, Table2
 from pipeline.report.items.paired import PairedAu, PairedRates
 from pipeline.report.items.per_au import PerAuF1
 from pipeline.report.items.provenance import Provenance
@@ -41,6 +41,7 @@ ITEMS: list[ReportItem] = [
     PairedRates(),
     PairedAu(),
     Table2(),
+    SuppTable1(),
     SuppTable3(),
     SuppTable4(),
     ExampleWaveform(),

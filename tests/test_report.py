@@ -524,6 +524,17 @@ def test_report_imports_no_stage_module():
     assert not [m for m in loaded if m in stages or m.startswith("pipeline.stages")]
 
 
+def write_table1_bigsmall(tmp_path: Path, metrics: dict) -> Path:
+    """results/metrics/table1.json (the aggregate's output) with one run, table1/bigsmall, on fold1."""
+    doc = {"experiment": "table1", "runs": {"table1/bigsmall": {
+        "variant": "bigsmall", "folds": ["fold1"], "metrics": metrics,
+        "published": [{"table": "paper_table1", "row": "bigsmall"}]}}}
+    path = tmp_path / "metrics" / "table1.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc))
+    return path
+
+
 def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     """An aggregated experiment (results/metrics/table1.json) in the report: the Table 1 rows with
     the real data's all-positive floor, the per-AU F1 figure beside supp. Table 1, and only the
@@ -538,12 +549,7 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
                     "baselines.au_all_positive.f1_mean": {"mean": 40.0, "std": None, "n_folds": 1},
                     "pulse.hr_mae": {"mean": 6.0, "std": None, "n_folds": 1},
                     "resp.rr_mae": {"mean": 3.0, "std": None, "n_folds": 1}})
-    doc = {"experiment": "table1", "runs": {"table1/bigsmall": {
-        "variant": "bigsmall", "folds": ["fold1"], "metrics": metrics,
-        "published": [{"table": "paper_table1", "row": "bigsmall"}]}}}
-    path = tmp_path / "metrics" / "table1.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(doc))
+    path = write_table1_bigsmall(tmp_path, metrics)
     # BigSmall's per-trial heart rates (two folds): errors +1 and +3 -> bias +2
     # and TSM's: +2 everywhere
     learned = []

@@ -6,7 +6,6 @@ page must log no console error. The full-page screenshot is written beside the r
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from pipeline.report import build
 from tests.browser import find_chromium, inspect_page
-from tests.test_report import _au_predictions, _params, inputs  # noqa: F401  (inputs: the fixture)
+from tests.test_report import _au_predictions, _params, inputs, write_table1_bigsmall  # noqa: F401  (the fixture)
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -32,12 +31,7 @@ def _learned_inputs(tmp_path) -> dict:
                     "au.f1_mean": {"mean": 30.5, "std": 1.0, "n_folds": 1, "ci95": None},
                     "baselines.au_all_positive.f1_mean": {"mean": 40.0, "std": None, "n_folds": 1},
                     "pulse.hr_mae": {"mean": 6.0, "std": None, "n_folds": 1, "ci95": [4.0, 8.0]}})
-    doc = {"experiment": "table1", "runs": {"table1/bigsmall": {
-        "variant": "bigsmall", "folds": ["fold1"], "metrics": metrics,
-        "published": [{"table": "paper_table1", "row": "bigsmall"}]}}}
-    path = tmp_path / "metrics" / "table1.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(doc))
+    path = write_table1_bigsmall(tmp_path, metrics)
     folder = tmp_path / "results" / "runs" / "table1" / "bigsmall" / "fold1"
     folder.mkdir(parents=True)
     pd.DataFrame({"fold": "fold1", "trial_id": ["F001T1", "M002T1"], "window_start_s": 0.0,

@@ -183,15 +183,21 @@ def test_realistic_preset_overrides_per_dataset():
     assert bp4d["pulse_amplitude"] == base["pulse_amplitude"]  # physiology is not a dataset property
 
 
-def test_camera_noise_is_referred_from_the_real_camera_to_the_rendered_frame():
+def test_camera_noise_and_jpeg_are_referred_from_the_real_camera_to_the_rendered_frame():
     """A rendered pixel stands for k = native area / rendered area camera pixels: read-noise std
-    / sqrt(k), shot-noise gain / k; a frame as large as the camera's keeps the preset's noise."""
+    / sqrt(k), shot-noise gain / k, JPEG quantisation steps / sqrt(k); a frame as large as the
+    camera's keeps the preset's values."""
     preset = {"read_noise": 3.0, "shot_noise": 0.05, "jpeg_quality": 75}
     k = 1040 * 1392 / (150 * 200)
-    bp4d = gen.noise_at_rendered_size(preset, "bp4d", [150, 200])
+    bp4d = gen.camera_at_rendered_size(preset, "bp4d", [150, 200])
     assert bp4d["read_noise"] == pytest.approx(3.0 / np.sqrt(k)) and bp4d["shot_noise"] == pytest.approx(0.05 / k)
-    assert bp4d["jpeg_quality"] == 75 and preset["read_noise"] == 3.0  # the rest as given, the input untouched
-    ubfc = gen.noise_at_rendered_size(preset, "ubfc", [160, 120])
+    assert preset["read_noise"] == 3.0 and preset["jpeg_quality"] == 75  # the input untouched
+    # libjpeg's table scale 200 - 2q = 50 % at q 75, divided by sqrt(48.3): 7.2 %, i.e. q 96
+    assert bp4d["jpeg_quality"] == 96
+    assert gen.jpeg_quality_at_rendered_size(75, 1.0) == 75 and gen.jpeg_quality_at_rendered_size(30, 16) == 79
+    assert gen.jpeg_quality_at_rendered_size(100, 16) == 100
+    ubfc = gen.camera_at_rendered_size(preset, "ubfc", [160, 120])
     assert ubfc["read_noise"] == pytest.approx(3.0 / 4.0) and ubfc["shot_noise"] == pytest.approx(0.05 / 16)
-    assert gen.noise_at_rendered_size(preset, "ubfc", [640, 480])["read_noise"] == 3.0
-    assert gen.noise_at_rendered_size(preset, "ubfc", [1280, 960])["read_noise"] == 3.0  # never amplified
+    assert ubfc["jpeg_quality"] == 94  # scale 50 % / 4
+    assert gen.camera_at_rendered_size(preset, "ubfc", [640, 480])["read_noise"] == 3.0
+    assert gen.camera_at_rendered_size(preset, "ubfc", [1280, 960])["read_noise"] == 3.0  # never amplified

@@ -41,8 +41,8 @@ TASK_RISE_BPM = {"T1": 5, "T2": 2, "T3": 9, "T4": 6, "T5": 8, "T6": 15, "T7": 8,
 # PURE setups: 1 steady, 2 talking, 3 slow / 4 fast translation, 5 small / 6 medium rotation
 PURE_MOTION = {1: (1.0, 1.0, False), 2: (1.0, 1.0, True), 3: (3.0, 1.0, False), 4: (6.0, 1.0, False),
                5: (1.0, 3.0, False), 6: (1.0, 6.0, False)}
-# the real recordings' frame sizes (width, height): a preset's camera noise is given per pixel of
-# these cameras and referred to the smaller rendered frame (noise_at_rendered_size)
+# the real recordings' frame sizes (width, height): a preset's camera noise and JPEG quality are
+# those of these cameras, referred to the smaller rendered frame (camera_at_rendered_size)
 NATIVE_SIZE = {"bp4d": (1040, 1392), "ubfc": (640, 480), "pure": (640, 480), "disfa": (1024, 768)}
 # preset keys that are not scalar rendering constants
 PRESET_STRUCTURE_KEYS = ("datasets",)
@@ -67,18 +67,35 @@ def resolve_preset(synth: dict, dataset: str) -> dict:
     return {**base, **(preset.get("datasets") or {}).get(dataset, {})}
 
 
-def noise_at_rendered_size(preset: dict, dataset: str, frame_size: list[int] | tuple[int, int]) -> dict:
-    """The preset with its camera noise referred from the real camera's pixels to the rendered ones.
+def jpeg_quality_at_rendered_size(quality: int, k: float) -> int:
+    """The JPEG quality whose quantisation steps are 1/sqrt(k) of those of ``quality``.
+
+    A camera compresses its own frame: an 8x8 block covers k times fewer rendered pixels than
+    rendered blocks do, so a face mean averages k times more blocks and their quantisation errors
+    shrink by sqrt(k). libjpeg scales its tables by S = 5000/q (q < 50) or 200 - 2q (percent).
+    """
+    q = min(max(int(quality), 1), 100)
+    scale = (5000.0 / q if q < 50 else 200.0 - 2.0 * q) / np.sqrt(max(k, 1.0))
+    referred = 5000.0 / scale if scale > 100.0 else (200.0 - scale) / 2.0
+    return int(min(max(round(referred), 1), 100))
+
+
+def camera_at_rendered_size(preset: dict, dataset: str, frame_size: list[int] | tuple[int, int]) -> dict:
+    """The preset with its camera noise and JPEG compression referred from the real camera's
+    pixels to the rendered ones.
 
     A rendered pixel stands for k = (native area) / (rendered area) camera pixels; their mean has
     1/k of one pixel's noise variance, so the read-noise std is divided by sqrt(k) and the shot-noise
-    gain (variance per level) by k. Without this, a frame rendered at a seventh of BP4D+'s width
-    would carry seven times the noise of a real frame resized to the same size.
+    gain (variance per level) by k; the JPEG quality is raised so that its quantisation steps shrink
+    by sqrt(k) (jpeg_quality_at_rendered_size). Without this, a frame rendered at a seventh of
+    BP4D+'s width would carry seven times the noise and compression error of a real frame resized
+    to the same size.
     """
     native_w, native_h = NATIVE_SIZE.get(dataset, tuple(frame_size))
     k = max(1.0, native_w * native_h / float(frame_size[0] * frame_size[1]))
     return {**preset, "read_noise": float(preset["read_noise"]) / np.sqrt(k),
-            "shot_noise": float(preset["shot_noise"]) / k}
+            "shot_noise": float(preset["shot_noise"]) / k,
+            "jpeg_quality": jpeg_quality_at_rendered_size(int(preset["jpeg_quality"]), k)}
 
 
 @dataclass
@@ -283,7 +300,7 @@ def render_probe_trial(
         params = load_params("params.yaml")
     synth = dict(params["synth"], difficulty=preset)
     cfg = dict(params["synth"]["ubfc"], frame_size=list(frame_size))
-    conditions = noise_at_rendered_size(resolve_preset(synth, "ubfc"), "ubfc", frame_size)
+    conditions = camera_at_rendered_size(resolve_preset(synth, "ubfc"), "ubfc", frame_size)
     rng = _rng(seed, "probe", f"{fitzpatrick}:{cct_k}:{white_balance}")
     name = f"probe{seed}"
     drawn = make_subject(seed, "probe", name, cfg["face_width"], fitzpatrick, conditions)
@@ -516,7 +533,7 @@ def generate(dataset: str, params: dict, out: Path, source: str = "params.yaml")
     cfg = synth[dataset]
     if dataset == "bp4d":
         check_defects(cfg, source)
-    preset = noise_at_rendered_size(resolve_preset(synth, dataset), dataset, cfg["frame_size"])
+    preset = camera_at_rendered_size(resolve_preset(synth, dataset), dataset, cfg["frame_size"])
     seed = int(params["seed"])
     start = time.perf_counter()
     with atomic_path(out, is_dir=True) as tmp:

@@ -552,6 +552,9 @@ def test_paired_au_f1_difference_interval_and_permutation_p() -> None:
     assert r["ci_low"] == pytest.approx(r["f1_difference"]) and r["ci_high"] == pytest.approx(r["f1_difference"])
     same = paired_au_f1(true, allpos, allpos, subjects)
     assert (same["f1_difference"], same["ci_low"], same["ci_high"], same["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+    # one subject: the difference, but neither an interval nor a p-value
+    one = paired_au_f1(true[:10], perfect[:10], allpos[:10], subjects[:10])
+    assert one["f1_difference"] > 0 and (one["ci_low"], one["ci_high"], one["p_value"]) == (None, None, None)
     # reproducible given the seed
     noisy = perfect.copy()
     noisy[::7, 0] = 1 - noisy[::7, 0]

@@ -51,12 +51,15 @@ def project_files() -> list[str]:
 
 def tiny_sheet() -> dict:
     """experiments.yaml with the edits of tests/tiny_sheet/experiments.yaml: per experiment, the
-    rows kept and the values set in each."""
+    rows kept (none: the experiment is left out) and the values set in each."""
     sheet = yaml.safe_load((ROOT / "experiments.yaml").read_text())
     edits = yaml.safe_load((ROOT / "tests" / "tiny_sheet" / "experiments.yaml").read_text()) or {}
     for experiment, edit in edits.items():
         runs = sheet["experiments"][experiment]["runs"]
         keep = edit.get("rows", list(runs))
+        if not keep:  # rows: [] leaves the experiment out
+            del sheet["experiments"][experiment]
+            continue
         sheet["experiments"][experiment]["runs"] = {
             name: {**row, **copy.deepcopy(edit.get("set", {}))} for name, row in runs.items() if name in keep}
     return sheet

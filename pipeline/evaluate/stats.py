@@ -177,9 +177,12 @@ def paired_au_f1(true: np.ndarray, pred: np.ndarray, reference: np.ndarray, subj
     def swapped(a: np.ndarray, b: np.ndarray) -> float:
         return _mean_f1(both[np.asarray(a, int)].sum(axis=0)) - _mean_f1(both[np.asarray(b, int)].sum(axis=0))
 
-    perm = stats.permutation_test((everyone, everyone + len(names)), swapped, permutation_type="samples", vectorized=False,
-                                  n_resamples=n_resamples, alternative="two-sided",
-                                  random_state=np.random.default_rng(seed))
+    p_value = None  # one subject: nothing to permute
+    if len(names) >= 2:
+        perm = stats.permutation_test((everyone, everyone + len(names)), swapped, permutation_type="samples",
+                                      vectorized=False, n_resamples=n_resamples, alternative="two-sided",
+                                      random_state=np.random.default_rng(seed))
+        p_value = float(perm.pvalue)
     return {"n_frames": int((true >= 0).any(axis=1).sum()), "n_subjects": int(len(names)),
             "f1": _mean_f1(mine.sum(axis=0)), "f1_reference": _mean_f1(ref.sum(axis=0)),
-            "f1_difference": observed, "ci_low": ci[0], "ci_high": ci[1], "p_value": float(perm.pvalue)}
+            "f1_difference": observed, "ci_low": ci[0], "ci_high": ci[1], "p_value": p_value}

@@ -7,6 +7,7 @@ library or browser download is needed: only Debian's ``chromium`` package.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -25,7 +26,6 @@ PAGE_STATE = """JSON.stringify({
   images: Array.from(document.images).map(i => ({src: i.getAttribute('src').slice(0, 80),
                                                  loaded: i.complete && i.naturalWidth > 0})),
   tables: Array.from(document.querySelectorAll('table')).map(t => ({
-      caption: (t.closest('section, div') || t).id || '',
       rows: t.querySelectorAll('tbody tr').length || Math.max(0, t.querySelectorAll('tr').length - 1)})),
   height: document.documentElement.scrollHeight,
   width: document.documentElement.scrollWidth,
@@ -102,8 +102,6 @@ class _Pipe:
 def inspect_page(html: Path, chromium: str, width: int = 1280, settle_s: float = 1.0) -> PageReport:
     """Load ``html`` (a file) in headless Chromium; return its images, tables, console errors and a
     full-page PNG screenshot."""
-    import base64
-
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
     profile = tempfile.mkdtemp(prefix="chromium-")

@@ -514,7 +514,7 @@ def test_subject_bootstrap_resamples_subjects_not_trials() -> None:
 def test_paired_wilcoxon_effect_size_and_ties() -> None:
     from scipy import stats as st
 
-    from pipeline.evaluate.stats import paired_wilcoxon
+    from pipeline.evaluate.paired import paired_wilcoxon
 
     better = paired_wilcoxon(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), np.array([3.0, 5.0, 4.0, 9.0, 8.0, 6.0]))
     # differences -2, -3, -1, -5, -3, 0: the tie is dropped, all others favour the first
@@ -532,7 +532,8 @@ def test_paired_au_f1_difference_interval_and_permutation_p() -> None:
     confusion counts (as the evaluation's F1), with uncoded frames left out; identical decisions
     differ by exactly 0 with p = 1; a model right on every frame against the all-positive predictor
     on 8 subjects reaches the smallest exact p, 2/2^8."""
-    from pipeline.evaluate.stats import paired_au_f1
+    from pipeline.evaluate.paired import paired_au_f1
+    from pipeline.metrics.au import au_metrics
 
     # 8 subjects x 10 frames, 2 AUs; AU 1 active on frames 0-3 of each subject, AU 2 on frame 0
     true = np.zeros((80, 2), dtype=np.int8)
@@ -552,6 +553,16 @@ def test_paired_au_f1_difference_interval_and_permutation_p() -> None:
     assert r["ci_low"] == pytest.approx(r["f1_difference"]) and r["ci_high"] == pytest.approx(r["f1_difference"])
     same = paired_au_f1(true, allpos, allpos, subjects)
     assert (same["f1_difference"], same["ci_low"], same["ci_high"], same["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+    # the evaluation's F1 rule: a third AU coded on every frame but never active scores 0 for the
+    # all-positive predictor and counts in the mean, as in pipeline.metrics.au.au_metrics
+    never = np.concatenate([true, np.zeros((80, 1), np.int8)], axis=1)
+    r3 = paired_au_f1(never, np.ones_like(never), np.where(never == 1, 1, 0), subjects)
+    coded = never >= 0
+    per_au = [au_metrics(np.ones((int(coded[:, k].sum()), 1), int), never[coded[:, k], k][:, None])["f1"]["AU0"]
+              for k in range(3)]
+    assert r3["f1"] == pytest.approx(np.mean(per_au)) and per_au[2] == 0.0
+    # perfect on the two AUs; on the third no positive and no positive decision: 0, as the evaluation
+    assert r3["f1_reference"] == pytest.approx(200 / 3)
     # one subject: the difference, but neither an interval nor a p-value
     one = paired_au_f1(true[:10], perfect[:10], allpos[:10], subjects[:10])
     assert one["f1_difference"] > 0 and (one["ci_low"], one["ci_high"], one["p_value"]) == (None, None, None)

@@ -44,12 +44,18 @@ def _counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, ...]:
     return tp, fp, fn, tn
 
 
-def au_f1(pred: np.ndarray, gt: np.ndarray, zero_division: float = 0.0) -> np.ndarray:
-    """Per-AU F1 of the positive class x100: ``100 * 2TP / (2TP + FP + FN)``, one per column."""
-    tp, fp, fn, _ = _counts(pred, gt)
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, zero_division: float = 0.0) -> np.ndarray:
+    """F1 of the positive class x100 from counts: ``100 * 2TP / (2TP + FP + FN)``, elementwise."""
+    tp, fp, fn = (np.asarray(c, dtype=float) for c in (tp, fp, fn))
     denom = 2 * tp + fp + fn
     safe = np.where(denom > 0, denom, 1)
     return np.where(denom > 0, 100.0 * 2 * tp / safe, float(zero_division))
+
+
+def au_f1(pred: np.ndarray, gt: np.ndarray, zero_division: float = 0.0) -> np.ndarray:
+    """Per-AU F1 of the positive class x100: ``100 * 2TP / (2TP + FP + FN)``, one per column."""
+    tp, fp, fn, _ = _counts(pred, gt)
+    return f1_from_counts(tp, fp, fn, zero_division)
 
 
 def au_accuracy(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline.cache.reader import open_cache
 from pipeline.errors import InputError
 from pipeline.experiments.sheet import load_sheet
+from pipeline.metrics.au import binarise_logits
 from pipeline.raw_data import TRUTH_SUMMARY, data_origin, generator_summary
 from pipeline.report import tables as T
 
@@ -45,6 +46,7 @@ class ReportInputs:
 LEARNED_PREDICTION_COLUMNS = ["fold", "trial_id", "subject", "window_start_s",
                               "hr_pred", "hr_true", "hr_abs_err", "hr_status"]
 
+
 @dataclass
 class AuFrames:
     """The per-frame AU decisions of one learned run over all its folds (from predictions.h5)."""
@@ -53,6 +55,9 @@ class AuFrames:
     keys: pd.DataFrame    # fold, trial_id, frame_index, subject: one row per frame
     pred: np.ndarray      # (frames, AUs) 0/1 decisions at the evaluation's threshold
     true: np.ndarray      # (frames, AUs) 1/0 scored labels; -1 not scored
+
+
+AU_PREDICTIONS_FORMAT = 2  # the first predictions.h5 format with au_true and au_threshold
 
 
 def read_au_frames(paths: list[Path]) -> AuFrames | None:
@@ -65,18 +70,21 @@ def read_au_frames(paths: list[Path]) -> AuFrames | None:
         except OSError:
             raise InputError(path, "not a readable HDF5 file") from None
         with h5:
-            threshold = h5.attrs.get("au_threshold")
-            for trial_id, grp in h5.items():
-                if "au_logits" not in grp:
-                    continue
-                if "au_true" not in grp or threshold is None:
-                    raise InputError(path, "no au_true/au_threshold (written by an older evaluate: re-run it)")
-                these = [str(n) for n in json.loads(h5.attrs["au_names"])]
-                if names is not None and these != names:
-                    raise InputError(path, f"AU columns {these} differ from the run's other folds {names}")
-                names = these
+            if int(h5.attrs.get("format", 0)) < AU_PREDICTIONS_FORMAT:
+                raise InputError(path, "no au_true/au_threshold (written by an older evaluate: re-run it)")
+            # the trials with AU decisions and scored labels (a trial without AU labels has none)
+            groups = [(t, g) for t, g in h5.items() if "au_logits" in g and "au_true" in g]
+            if not groups:
+                continue
+            threshold = h5.attrs["au_threshold"]
+            these = [str(n) for n in json.loads(h5.attrs["au_names"])]
+            if names is not None and these != names:
+                raise InputError(path, f"AU columns {these} differ from the run's other folds {names}")
+            names = these
+            for trial_id, grp in groups:
                 logits = grp["au_logits"][()]
-                preds.append((logits >= np.log(threshold / (1.0 - threshold))).astype(np.int8))
+                # the evaluation's own decision rule, at its threshold
+                preds.append(binarise_logits(logits, float(threshold)).astype(np.int8))
                 trues.append(grp["au_true"][()])
                 frame_index = grp["frame_index"][()][: len(logits)]
                 keys.append(pd.DataFrame({"fold": str(grp.attrs["fold"]), "trial_id": str(trial_id),

@@ -3,12 +3,14 @@ against BigSmall on the same test trials (heart and breathing rates) and frames 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluate.stats import paired_au_f1, paired_wilcoxon
+from pipeline.errors import InputError
+from pipeline.evaluate.paired import paired_au_f1, paired_wilcoxon
 from pipeline.report.items.base import ItemOutput, ReportContext, ReportItem, clean, fragment, table_files, wide
 
 TASKS = (("hr", "pulse", "heart rate"), ("rr", "resp", "breathing rate"))
@@ -98,7 +100,8 @@ class PairedAu(ReportItem):
             if run_id == self.reference_run or ref is None:
                 continue
             if ref.names != frames.names:
-                raise ValueError(f"{run_id} and {self.reference_run} score different AUs")
+                raise InputError(Path(f"results/runs/{run_id}"), f"scores AUs {frames.names}, {self.reference_run} "
+                                 f"scores {ref.names}: they cannot be paired (re-evaluate with the same AUs)")
             mine = frames.keys.reset_index().merge(ref.keys.reset_index(), on=AU_KEYS, suffixes=("", "_ref"))
             if mine.empty:
                 continue

@@ -249,8 +249,9 @@ def test_adding_a_stage_leaves_existing_outputs_up_to_date(snakemake_clone, rest
 
 
 @pytest.mark.parametrize("module,rules,stages", [
-    # AU F1: re-scores the learned models; the caches, the baselines and the training stay up to date
-    ("pipeline/metrics/au.py", {"evaluate", "aggregate", "report"}, {"evaluate"}),
+    # AU F1: re-scores the learned models, and the report, which pairs their AU decisions by the same
+    # rule; the caches, the baselines and the training stay up to date
+    ("pipeline/metrics/au.py", {"evaluate", "aggregate", "report"}, {"evaluate", "report"}),
     # the rate errors: the baselines and the learned models' scores; never the caches or training
     ("pipeline/metrics/rates.py", {"unsupervised", "evaluate", "aggregate", "report"}, {"unsupervised", "evaluate"}),
     # the training reader: retrains; preprocessing and the baselines stay up to date

@@ -34,6 +34,7 @@ COLUMNS = [
 NOTES = {
     "bigsmall_gray_big": "no published compute (supp. Table 4 gives none); Big conv 1 reads one channel, the mean over RGB",
     "bigsmall_aligned_bn": "no published compute; BatchNorm after Big convs 1, 3, 5 counted as 2 FLOPs per element (fvcore)",
+    "big_branch_aligned_bn": "no published compute; the Big branch with BatchNorm after convs 1, 3, 5 (counted as 2 FLOPs per element, fvcore)",
     "bigsmall_pp": (
         "no published compute (paper: about one third of JAA-Net per frame at N=3); Big branch is "
         "the simplified JAA-Net trunk (HMR region layers, global convs) pooled to 64x9x9"

@@ -75,7 +75,38 @@ def validate_params(params: dict, source: str = "params.yaml") -> dict:
             raise ConfigError(f"{source}: {err.message} (in '{_dotted(err.path)}')")
         raise ConfigError(f"{source}: key '{_dotted(err.path)}': {err.message}")
     check_dataset_lists(params, source)
+    check_cache_variants(params, validator, source)
     return params
+
+
+def variant_section(params: dict, variant: str | None = None) -> dict:
+    """The ``preprocess`` section with cache variant ``variant``'s values over it
+    (``cache_variants.<variant>``; a nested mapping such as ``face_alignment`` is merged key by key)."""
+    section = copy.deepcopy(params["preprocess"])
+    if variant is None:
+        return section
+    variants = params.get("cache_variants") or {}
+    if variant not in variants:
+        raise ConfigError(f"params.yaml: no cache variant '{variant}' in 'cache_variants' ({', '.join(sorted(variants))})")
+    for key, value in (variants[variant] or {}).items():
+        if isinstance(value, dict) and isinstance(section.get(key), dict):
+            section[key] = {**section[key], **copy.deepcopy(value)}
+        else:
+            section[key] = copy.deepcopy(value)
+    return section
+
+
+def check_cache_variants(params: dict, validator: jsonschema.Draft202012Validator, source: str = "params.yaml") -> None:
+    """Each cache variant, merged over the preprocess section, must be a valid preprocess section."""
+    schema = validator.schema["properties"]["preprocess"]
+    for name, overrides in (params.get("cache_variants") or {}).items():
+        unknown = sorted(set(overrides or {}) - set(params["preprocess"]))
+        if unknown:
+            raise ConfigError(f"{source}: key 'cache_variants.{name}.{unknown[0]}': not a key of 'preprocess'")
+        errors = list(jsonschema.Draft202012Validator(schema).iter_errors(variant_section(params, name)))
+        if errors:
+            err = errors[0]
+            raise ConfigError(f"{source}: key 'cache_variants.{name}.{_dotted(err.path)}': {err.message}")
 
 
 def _dataset_lists(params: dict) -> list[tuple[str, list[str]]]:

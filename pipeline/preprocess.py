@@ -48,11 +48,19 @@ rPPG-Toolbox loader) stores L = T frames and a zero last Small frame and last la
 The standardisation statistics are taken over all T frames of the segment in both modes (as both
 code paths do before trimming or padding).
 
-Streaming: pass 1 decodes, crops, resizes and writes Big frames block by block while
-accumulating the statistics of the Big frames and of their difference frames; pass 2 reads the
-stored Big frames block by block and writes the Small frames. Only a block of frames is alive at
-any time, so peak memory does not grow with video length (per-frame scalars such as the face-mean
-RGB trace and the labels are signals, not video).
+Face alignment (``face_alignment.enabled``, the ``aligned`` cache variant of params.yaml
+``cache_variants``; supp. B.7, the dagger rows): the Big frames are warped by a similarity
+transform from each frame's landmarks to a canonical template (pipeline/face_align.py) instead
+of being square-cropped; the Small frames, the face traces and the labels are those of the plain
+cache, as the paper aligns the Big input only. ``big`` attributes ``face_aligned`` and
+``landmark_fraction`` (frames with landmarks; a trial below half is excluded with the reason).
+
+Streaming: one pass decodes, crops, resizes and writes Big frames block by block while
+accumulating the statistics of the Big frames and of their difference frames, and keeps the
+unscaled Small frames (9x9x3 floats per frame), which are scaled by the trial's difference std
+once it is known. Only a block of video frames is alive at any time, so peak memory does not
+grow with the frame size (per-frame scalars such as the face-mean RGB trace, the labels and the
+Small frames are small).
 """
 
 from __future__ import annotations
@@ -62,17 +70,18 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import h5py
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline import face_align
 from pipeline import frames as frame_ops
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cache.format import FORMAT_VERSION, INDEX_COLUMNS, QUALITY_COLUMNS, chunk_rows
-from pipeline.config import load_params, params_hash
+from pipeline.config import load_params, params_hash, variant_section
 from pipeline.dag.closure import code_fingerprint
 from pipeline.datasets.base import TrialData
 from pipeline.errors import InputError
@@ -96,6 +105,7 @@ DEFAULT_FACE_TRACE = {
     "min_value_rel": 0.4, "skin_cr": [133, 173], "skin_cb": [77, 127], "min_skin_fraction": 0.02,
     "min_region_fraction": 0.05, "min_snr_db": -6.0,
 }
+DEFAULT_FACE_ALIGNMENT = {"enabled": False, "source": "auto", "scale": 0.8}
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,7 @@ class Settings:
     chunk_length: int = 3
     crop_anchor: str = "center"
     face_trace: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_FACE_TRACE))
+    face_alignment: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_FACE_ALIGNMENT))
     crop_to_au_range: bool = False
     diff_tail: str = "trim"
     small_dtype: str = "float32"
@@ -121,11 +132,12 @@ class Settings:
         return d
 
 
-def settings_from_params(params: dict[str, Any], dataset: str) -> Settings:
-    """Resolve params.yaml for ``dataset``: the ``preprocess`` section plus the POS pseudo-label
-    keys of ``signals`` (``signals.pseudo_label``, ``signals.pos.window_s``). Per-dataset lists
-    become booleans, so editing the list for one dataset does not change another's key."""
-    section = params["preprocess"]
+def settings_from_params(params: dict[str, Any], dataset: str, variant: str | None = None) -> Settings:
+    """Resolve params.yaml for ``dataset`` (and a cache variant): the ``preprocess`` section
+    (``variant_section``) plus the POS pseudo-label keys of ``signals``
+    (``signals.pseudo_label``, ``signals.pos.window_s``). Per-dataset lists become booleans, so
+    editing the list for one dataset does not change another's key."""
+    section = variant_section(params, variant)
     signals = params.get("signals", {})
     pseudo = dict(signals.get("pseudo_label", {}))
     if "window_s" in signals.get("pos", {}):
@@ -136,6 +148,7 @@ def settings_from_params(params: dict[str, Any], dataset: str) -> Settings:
         chunk_length=int(section["chunk_length"]),
         crop_anchor=str(section["crop_anchor"]),
         face_trace=dict(section["face_trace"]),
+        face_alignment={**DEFAULT_FACE_ALIGNMENT, **section.get("face_alignment", {})},
         crop_to_au_range=dataset in section["crop_to_au_range"],
         diff_tail=str(section["diff_tail"]),
         small_dtype=str(section["small_dtype"]),
@@ -265,14 +278,33 @@ def _h5_opts(settings: Settings) -> dict[str, Any]:
     return {} if settings.compression == "none" else {"compression": settings.compression}
 
 
+def _segment_frames(trial: TrialData, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(video index, frame)`` of the segment, each checked to be an HxWx3 uint8 RGB image."""
+    for idx, frame in enumerate(trial.frames()):
+        if idx < start:
+            continue
+        if idx >= stop:
+            break
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise InputError(_trial_path(trial), f"frame {idx} is not an HxWx3 uint8 RGB image")
+        yield idx, frame
+
+
 def _pass1_big(
-    trial: TrialData, settings: Settings, h5: h5py.File, start: int, stop: int, block: int
-) -> tuple[frame_ops.FaceTraces, Uint8Moments, RunningMoments]:
+    trial: TrialData, settings: Settings, h5: h5py.File, start: int, stop: int, block: int,
+    landmarks: face_align.FrameLandmarks | None = None,
+) -> tuple[frame_ops.FaceTraces, Uint8Moments, RunningMoments, np.ndarray, float | None]:
     """Decode, crop, resize and write Big frames; return the face traces (whole-crop and region
-    mean RGB, region fraction per frame) and the moments of the Big frames and of the Big-size
-    difference frames."""
+    mean RGB, region fraction per frame), the moments of the Big frames and of the Big-size
+    difference frames, the Small frames before their scaling by the trial's difference std, and
+    (aligned Big frames only) the fraction of frames with landmarks.
+
+    The Small frames and the face traces always come from the square crop: alignment (when
+    ``settings.face_alignment`` is enabled, ``landmarks`` giving each frame's landmarks) changes
+    the Big input only, as the paper's dagger rows."""
     n = stop - start
     size = settings.big_size
+    s = settings.small_size
     big = h5.create_dataset(
         "big",
         shape=(n, size, size, 3),
@@ -283,24 +315,32 @@ def _pass1_big(
     )
     tracer = frame_ops.FaceTracer(n, face_trace_config(settings))
     buf = np.empty((block, size, size, 3), dtype=np.uint8)
+    small = np.zeros((max(n - 1, 0), s, s, 3), dtype=np.float32)
     big_m, diff_m = Uint8Moments(), RunningMoments()
+    source = _segment_frames(trial, start, stop)
+    if settings.face_alignment.get("enabled"):
+        if landmarks is None:
+            raise ValueError("face alignment enabled but no landmark source given")
+        aligner = face_align.Aligner(size, float(settings.face_alignment.get("scale", 0.8)))
+        frames = face_align.aligned_frames(source, landmarks, aligner, _trial_path(trial))
+    else:
+        frames = ((frame, None, True) for _, frame in source)
     prev: np.ndarray | None = None
+    found = 0
     i = 0  # index within the segment
-    for idx, frame in enumerate(trial.frames()):
-        if idx < start:
-            continue
-        if idx >= stop:
-            break
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise InputError(_trial_path(trial), f"frame {idx} is not an HxWx3 uint8 RGB image")
+    for frame, aligned, had_landmarks in frames:
         crop = frame_ops.square_crop(frame, settings.crop_anchor)
         tracer.add(crop)
         resized = frame_ops.resize_area(crop, size)
-        big_m.update(resized)
         if prev is not None:
-            diff_m.update(frame_ops.diff_frame(prev, resized))
-        buf[i % block] = resized
-        prev = buf[i % block]  # a view: the next frame goes to another slot (or after the diff)
+            d = frame_ops.diff_frame(prev, resized)
+            diff_m.update(d)
+            small[i - 1] = frame_ops.resize_area(d, s)
+        prev = resized
+        shown = resized if aligned is None else aligned
+        big_m.update(shown)
+        buf[i % block] = shown
+        found += bool(had_landmarks)
         i += 1
         if i % block == 0:
             big[i - block : i] = buf
@@ -309,7 +349,10 @@ def _pass1_big(
     rest = i % block
     if rest:
         big[i - rest : i] = buf[:rest]
-    return tracer.finish(), big_m, diff_m
+    coverage = found / n if settings.face_alignment.get("enabled") else None
+    if coverage is not None:
+        face_align.check_coverage(found, n, _trial_path(trial))
+    return tracer.finish(), big_m, diff_m, small, coverage
 
 
 def face_trace_config(settings: Settings) -> dict[str, Any]:
@@ -374,14 +417,10 @@ def trace_quality(
     return quality
 
 
-def _pass2_small(
-    h5: h5py.File, settings: Settings, length: int, diff_std: float, block: int
-) -> None:
-    """Small frames from the stored Big frames, block by block (one frame of overlap)."""
-    big = h5["big"]
-    n = big.shape[0]
+def _write_small(h5: h5py.File, settings: Settings, small: np.ndarray, length: int, diff_std: float) -> None:
+    """The Small frames divided by the trial's difference std (``pad_zero``: a zero last frame)."""
     s = settings.small_size
-    small = h5.create_dataset(
+    dset = h5.create_dataset(
         "small",
         shape=(length, s, s, 3),
         dtype=np.dtype(settings.small_dtype),
@@ -389,16 +428,10 @@ def _pass2_small(
         **_h5_opts(settings),
     )
     scale = 1.0 / diff_std if np.isfinite(diff_std) and diff_std > 0 else 0.0
-    for b0 in range(0, n - 1, block):
-        b1 = min(b0 + block, n - 1)  # difference frames b0..b1-1 need Big frames b0..b1
-        frames = big[b0 : b1 + 1]
-        out = np.empty((b1 - b0, s, s, 3), dtype=np.float32)
-        for j in range(b1 - b0):
-            d = frame_ops.resize_area(frame_ops.diff_frame(frames[j], frames[j + 1]), s)
-            out[j] = d * scale
-        small[b0:b1] = np.nan_to_num(out, nan=0.0).astype(small.dtype)
-    if length > n - 1:  # pad_zero: the last Small frame has no successor
-        small[n - 1 :] = 0
+    n = small.shape[0]
+    dset[:n] = np.nan_to_num(small * np.float32(scale), nan=0.0).astype(dset.dtype)
+    if length > n:  # pad_zero: the last Small frame has no successor
+        dset[n:] = 0
 
 
 def preprocess_trial(
@@ -408,10 +441,13 @@ def preprocess_trial(
     key: str = "",
     prov: dict | None = None,
     block_frames: int = DEFAULT_BLOCK_FRAMES,
+    landmarks: face_align.FrameLandmarks | None = None,
 ) -> dict[str, Any]:
     """Write one trial's HDF5 file (atomically) and return its index.csv row.
 
-    Streams ``trial.frames()`` once; memory is bounded by ``block_frames`` frames.
+    Streams ``trial.frames()`` once; memory is bounded by ``block_frames`` frames (plus the
+    trial's Small frames, 9x9x3 floats each). ``landmarks`` gives each frame's landmarks when
+    ``settings.face_alignment`` is enabled (``face_align.landmark_source``).
     """
     if settings.crop_anchor not in frame_ops.ANCHORS:
         raise ValueError(f"crop_anchor must be one of {frame_ops.ANCHORS}")
@@ -425,14 +461,17 @@ def preprocess_trial(
     out_file = Path(out_file)
     with atomic_path(out_file) as tmp:
         with h5py.File(tmp, "w") as h5:
-            traces, big_m, diff_m = _pass1_big(trial, settings, h5, start, stop, block)
+            traces, big_m, diff_m, small, coverage = _pass1_big(trial, settings, h5, start, stop, block, landmarks)
             rgb, trace_used = select_face_trace(traces, trace_config)
             quality = trace_quality(rgb[:length], trace_used, traces, float(trial.fps), settings)
-            _pass2_small(h5, settings, length, diff_m.std, block)
+            _write_small(h5, settings, small, length, diff_m.std)
             if length < n:
                 h5["big"].resize(length, axis=0)
             h5["big"].attrs["mean"] = big_m.mean
             h5["big"].attrs["std"] = big_m.std
+            h5["big"].attrs["face_aligned"] = coverage is not None
+            if coverage is not None:
+                h5["big"].attrs["landmark_fraction"] = round(coverage, 4)
             h5["small"].attrs["diff_std"] = diff_m.std
             h5.create_dataset("rgb_mean", data=rgb[:length])
             h5["rgb_mean"].attrs["face_trace"] = trace_used
@@ -565,13 +604,15 @@ def preprocess_trials(
     progress: bool = True,
     block_frames: int = DEFAULT_BLOCK_FRAMES,
     code: str | None = None,
+    landmarks_for: Callable[[TrialData], face_align.FrameLandmarks] | None = None,
 ) -> Path:
     """Write the keyed cache of ``trials`` under ``out`` atomically; return the key folder.
 
     ``trials`` holds TrialData or lazy loaders (``LazyTrial``), so one trial is in memory at a
     time. A trial that raises InputError (unreadable, too short, failed pseudo-label) is left
     out and listed with its reason under ``excluded`` in cache_info.json; other errors abort
-    and leave no out folder.
+    and leave no out folder. ``landmarks_for(trial)`` gives a trial's landmarks when the settings
+    align the Big frames.
     """
     out = Path(out)
     code = code_version() if code is None else code  # read the sources once per run
@@ -591,7 +632,8 @@ def preprocess_trials(
             try:
                 trial = item if isinstance(item, TrialData) else item()
                 file = keydir / f"{trial_id}.h5"
-                rows.append(preprocess_trial(trial, file, settings, key, prov, block_frames))
+                landmarks = landmarks_for(trial) if landmarks_for is not None else None
+                rows.append(preprocess_trial(trial, file, settings, key, prov, block_frames, landmarks))
             except InputError as err:  # one bad trial is recorded, not fatal for the dataset
                 excluded.append({"trial_id": trial_id, "reason": str(err)})
                 print(f"preprocess {dataset}: excluded {err}", file=sys.stderr)
@@ -652,13 +694,24 @@ def preprocess_dataset(
         "manifest": str(manifest),
         "data_paths": [manifest],
     }
+    landmarks_for = None
+    if settings.face_alignment.get("enabled"):
+        source = str(settings.face_alignment.get("source", "auto"))
+        info["landmark_source"] = face_align.resolve_source(source, raw)
+        landmarks_for = partial(_trial_landmarks, source, raw)
     return preprocess_trials(dataset, trials, out, settings, info, total=len(wanted),
-                             progress=progress)
+                             progress=progress, landmarks_for=landmarks_for)
+
+
+def _trial_landmarks(source: str, raw: Path, trial: TrialData) -> face_align.FrameLandmarks:
+    return face_align.landmark_source(source, raw, trial.ref.trial_id, int(trial.n_frames))
 
 
 def preprocess_from_params(dataset: str, raw: Path, manifest: Path, out: Path, params: dict,
-                           progress: bool = True) -> str:
-    """Write the keyed cache of ``dataset`` with the settings of params.yaml; one-line summary."""
-    settings = settings_from_params(params, dataset)
+                           progress: bool = True, variant: str | None = None) -> str:
+    """Write the keyed cache of ``dataset`` (of cache variant ``variant``: params.yaml
+    ``cache_variants``) with the settings of params.yaml; one-line summary."""
+    settings = settings_from_params(params, dataset, variant)
     keydir = preprocess_dataset(dataset, raw, manifest, out, settings, progress=progress)
-    return f"preprocess {dataset}: cache written to {keydir}"
+    what = dataset if variant is None else f"{dataset} ({variant})"
+    return f"preprocess {what}: cache written to {keydir}"

@@ -17,10 +17,16 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e '.[dev]'
+  # The face-landmark detector that aligns user-supplied videos (preprocess.face_alignment,
+  # source mediapipe): mediapipe 0.10.14 is the last release line whose wheel ships the Face Mesh
+  # model (1.x wheels ship none), so nothing downloads at run time. Installed without its unused
+  # dependencies (jax, and opencv-contrib-python, which would shadow OpenCV's headless build).
+  .venv/bin/python -m pip install --quiet --no-deps 'mediapipe==0.10.14' 'absl-py>=2' 'flatbuffers>=2.0' \
+    'protobuf>=4.25.3,<5' 'attrs>=19.1.0' 'sounddevice>=0.4.4'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -124,7 +124,11 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
 # the stages that list the key (downstream ones change once their inputs do).
 LEARNED = {"train", "evaluate", "aggregate"}
 DRY_RUN_EDITS = {
-    "preprocess.small_size": (7, {"preprocess", "unsupervised", "report", *LEARNED}, {"preprocess", "report"}),
+    "preprocess.small_size": (7, {"preprocess", "preprocess_variant", "unsupervised", "report", *LEARNED},
+                              {"preprocess", "preprocess_variant", "report"}),
+    # a cache variant's setting re-runs that variant's cache and its rows only, not the plain cache
+    "cache_variants.aligned.face_alignment.enabled": (False, {"preprocess_variant", *LEARNED, "report"},
+                                                      {"preprocess_variant"}),
     "signals.chrom.window_s": (3.2, {"unsupervised", "report"}, {"unsupervised", "report"}),
     "signals.pulse.order": (3, {"unsupervised", "evaluate", "aggregate", "report"},
                             {"unsupervised", "evaluate", "report"}),

@@ -25,6 +25,7 @@ SIZES = {"drml": (72, 9), "alexnet": (96, 9), "deepphys": (48, 3), "mtts_can": (
 # Exact parameter counts (full-size models) of the variants without a published figure.
 UNPUBLISHED_PARAMS = {
     "bigsmall_gray_big": 2_141_902, "bigsmall_aligned_bn": 2_142_734, "bigsmall_pp": 3_713_326,
+    "big_branch_aligned_bn": 777_228,  # the Big branch's 776,972 plus 2 x (32 + 32 + 64) batch-norm weights
     "deepphys": 795_043, "mtts_can": 1_458_852, "efficientphys": 729_481, "drml": 35_306_252,
     "alexnet": 28_741_452, "jaanet_2018": 4_787_384,
 }
@@ -55,7 +56,7 @@ def test_registry_names_are_the_contract() -> None:
     assert ALL == [
         "small_branch", "big_branch", "bigsmall_no_downsampling", "bigsmall_no_shift", "bigsmall_tsm",
         "bigsmall", "bigsmall_concat", "bigsmall_lateral_big2small", "bigsmall_lateral_small2big",
-        "bigsmall_lateral_bidir", "bigsmall_gray_big", "bigsmall_aligned_bn", "bigsmall_pp",
+        "bigsmall_lateral_bidir", "bigsmall_gray_big", "bigsmall_aligned_bn", "big_branch_aligned_bn", "bigsmall_pp",
         "deepphys", "mtts_can", "efficientphys", "drml", "alexnet", "jaanet_2018",
     ]
     with pytest.raises(ValueError, match="unknown model variant"):
@@ -64,11 +65,11 @@ def test_registry_names_are_the_contract() -> None:
 
 def test_variant_names_are_published_row_ids() -> None:
     # one name per thing: every variant is named by the paper-table row it reproduces, except
-    # the batch-norm Big branch that the face-aligned ("*_aligned") rows run on aligned input
+    # the batch-norm Big branches that the face-aligned ("*_aligned") rows run on aligned input
     published = yaml.safe_load(PUBLISHED_PATH.read_text())["tables"]
     row_ids = {row for table in published.values() for row in table["rows"]}
-    assert set(ALL) - row_ids == {"bigsmall_aligned_bn"}
-    assert "bigsmall_aligned" in row_ids
+    assert set(ALL) - row_ids == {"bigsmall_aligned_bn", "big_branch_aligned_bn"}
+    assert {"bigsmall_aligned", "big_branch_aligned"} <= row_ids
     assert all(variant_info(n).published_key in (n, None) for n in ALL)
 
 
@@ -268,6 +269,7 @@ def test_architecture_facts() -> None:
     assert build_model("bigsmall_lateral_small2big").big.convs[2].in_channels == 64
     assert build_model("bigsmall_gray_big").big.convs[0].in_channels == 1
     assert len(build_model("bigsmall_aligned_bn").big.norms) == 3
+    assert len(build_model("big_branch_aligned_bn").big.norms) == 3
     with pytest.raises(ValueError):
         BigSmall(use_big=False, use_small=False)
 

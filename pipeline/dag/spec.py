@@ -15,7 +15,7 @@ import string
 from typing import Callable
 
 from pipeline.dag.closure import import_closure
-from pipeline.experiments.sheet import Run, active_runs, get_run, run_folds
+from pipeline.experiments.sheet import Run, active_runs, cache_dir, get_run, run_folds
 
 SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
@@ -134,6 +134,12 @@ def _each_trained_experiment(cfg: Config) -> list[dict[str, str]]:
     return [{"experiment": e} for e in dict.fromkeys(r.experiment for r in cfg.runs("train"))]
 
 
+def _each_cache_variant(cfg: Config) -> list[dict[str, str]]:
+    """(dataset, variant) of every cache variant a configured train row reads."""
+    pairs = {(d, r.cache) for r in cfg.runs("train") if r.cache for d in r.datasets}
+    return [{"dataset": d, "variant": v} for d, v in sorted(pairs)]
+
+
 def _run_params(section_keys: tuple[str, ...]) -> Callable[[Config, dict[str, str]], list[Param]]:
     def params(cfg: Config, job: dict[str, str]) -> list[Param]:
         return [*(Param(k) for k in section_keys), Param(cfg.run(job["run"]).tracked_key, SHEET)]
@@ -161,7 +167,7 @@ def _baseline_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
 def _train_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
     run = cfg.run(job["run"])
     data = run.row["train_data"]
-    inputs: Inputs = {"cache": f"data/cache/{data}", "splits": f"data/interim/{data}/splits.json"}
+    inputs: Inputs = {"cache": run.cache_dir(data), "splits": f"data/interim/{data}/splits.json"}
     if run.row.get("parent"):
         # a parent run is a real dependency: its model for the same fold initialises this one
         inputs["parent"] = f"results/runs/{run.row['parent']}/{job['fold']}/model"
@@ -178,10 +184,10 @@ def _evaluate_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
     train, test = run.row["train_data"], run.test_data
     return {
         "model": f"results/runs/{job['run']}/{job['fold']}/model",
-        "cache": f"data/cache/{test}",
+        "cache": run.cache_dir(test),
         "splits": f"data/interim/{test}/splits.json",
         # the trivial constant-rate baseline is the training fold's mean rate
-        "train_cache": f"data/cache/{train}",
+        "train_cache": run.cache_dir(train),
         "train_splits": f"data/interim/{train}/splits.json",
     }
 
@@ -266,6 +272,22 @@ STAGES: list[Stage] = [
         # only the signals keys behind the POS pseudo-label shape the cache
         params=lambda cfg, job: [Param("preprocess"), Param("signals.pseudo_label"), Param("signals.pos")],
         args="--dataset {wildcards.dataset} --params params.yaml --raw {input.raw}"
+             " --manifest {input.manifest} --out {output.cache}",
+    ),
+    Stage(
+        # a cache variant (params.yaml cache_variants, e.g. the face-aligned Big frames of the
+        # dagger rows): the same module and code as preprocess, its settings over the section
+        name="preprocess_variant",
+        module="pipeline.stages.preprocess",
+        outputs={"cache": cache_dir("{dataset}", "{variant}")},
+        directories=frozenset({"cache"}),
+        cached=frozenset({"cache"}),
+        jobs=_each_cache_variant,
+        inputs=lambda cfg, job: {"raw": f"data/raw/{job['dataset']}",
+                                 "manifest": f"data/interim/{job['dataset']}/manifest.csv"},
+        params=lambda cfg, job: [Param("preprocess"), Param("signals.pseudo_label"), Param("signals.pos"),
+                                 Param(f"cache_variants.{job['variant']}")],
+        args="--dataset {wildcards.dataset} --variant {wildcards.variant} --params params.yaml --raw {input.raw}"
              " --manifest {input.manifest} --out {output.cache}",
     ),
     Stage(

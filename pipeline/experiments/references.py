@@ -19,7 +19,8 @@ PUBLISHED_PATH = Path(__file__).resolve().parent.parent / "reference" / "publish
 
 def check_references(sheet: dict, params: dict, source: str = "experiments.yaml") -> None:
     """Every published id names a transcribed table row, every override a key of its stage's
-    section (for stages whose section exists), and no run has a parent of another stage."""
+    section (for stages whose section exists), every cache variant one of params.yaml, and no
+    run has a parent of another stage."""
     tables = yaml.safe_load(PUBLISHED_PATH.read_text())["tables"]
     stages = {r.id: r.stage for r in runs_of(sheet)}
     for run in runs_of(sheet):
@@ -35,6 +36,12 @@ def check_references(sheet: dict, params: dict, source: str = "experiments.yaml"
         if parent is not None and stages[parent] != run.stage:
             raise ConfigError(f"{source}: key '{run.tracked_key}.parent': '{parent}' is a "
                               f"{stages[parent]} run, not a {run.stage} run")
+        variant = run.cache
+        if variant is not None and variant not in (params.get("cache_variants") or {}):
+            raise ConfigError(f"{source}: key '{run.tracked_key}.cache': no cache variant '{variant}' in "
+                              f"params.yaml 'cache_variants' ({', '.join(sorted(params.get('cache_variants') or {}))})")
+        if variant is not None and run.stage != "train":
+            raise ConfigError(f"{source}: key '{run.tracked_key}.cache': only train rows read a cache variant")
         if STAGE_SECTIONS[run.stage] in params:
             run_settings(params, run, source)
         if run.stage == "train":

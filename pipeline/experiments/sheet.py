@@ -56,8 +56,22 @@ class Run:
         return self.row.get("test_data")
 
     @property
+    def cache(self) -> str | None:
+        """The cache variant the run reads (params.yaml ``cache_variants``), None for the plain cache."""
+        return self.row.get("cache")
+
+    def cache_dir(self, dataset: str) -> str:
+        """The chunk cache of ``dataset`` this run reads: data/cache/<dataset>[-<variant>]."""
+        return cache_dir(dataset, self.cache)
+
+    @property
     def published(self) -> list[dict[str, str]]:
         return [dict(p) for p in self.row.get("published", [])]
+
+
+def cache_dir(dataset: str, variant: str | None = None) -> str:
+    """Where the chunk cache of ``dataset`` (of cache variant ``variant``) is written."""
+    return f"data/cache/{dataset}" if variant is None else f"data/cache/{dataset}-{variant}"
 
 
 def validate_sheet(doc: Any, source: str = "experiments.yaml") -> dict:

@@ -3,9 +3,11 @@
 One name per thing: a variant's name is the row id of the paper table it reproduces
 (pipeline/reference/published.yaml: paper_table1, paper_table2/3/4, supp_table3, supp_table4),
 and the same name keys its published compute (pipeline/reference/compute_published.yaml).
-The one registered variant without a row of its own is ``bigsmall_aligned_bn``, the
-batch-norm Big branch that the face-aligned ("dagger", ``*_aligned``) rows run on aligned
-input (the paper's ``bigsmall_aligned`` row is this variant on aligned frames).
+The two registered variants without a row of their own are ``bigsmall_aligned_bn`` and
+``big_branch_aligned_bn``, BigSmall and the Big branch with batch norm after Big convs 1, 3, 5,
+which the face-aligned ("dagger", ``*_aligned``) rows run on the aligned cache variant (the
+paper's ``bigsmall_aligned`` and ``big_branch_aligned`` rows are these variants on aligned
+frames; supp. B.7).
 
 ``build_model(name, **options)`` builds a variant; options override its defaults (e.g.
 ``n_frames=5``, ``tasks=("resp",)``, ``n_au=8``). ``list_variants()`` gives the names in a
@@ -105,6 +107,9 @@ _register("bigsmall_gray_big", "bigsmall", BigSmall, {**_BS, "big_gray": True},
           ALL_TASKS, _BOTH, None, "BigSmall with gray-scale Big input (mean over RGB)")
 _register("bigsmall_aligned_bn", "bigsmall", BigSmall, {**_BS, "big_batchnorm": True},
           ALL_TASKS, _BOTH, None, "BigSmall for face-aligned input: BatchNorm after Big convs 1, 3, 5")
+_register("big_branch_aligned_bn", "bigsmall", BigSmall,
+          {**_BS, "use_small": False, "shift": "none", "big_downsample": False, "big_batchnorm": True},
+          ("au",), ("big",), None, "Big branch for face-aligned input: BatchNorm after Big convs 1, 3, 5")
 _register("bigsmall_pp", "bigsmall", BigSmall, {**_BS, "big_backbone": "jaanet"},
           ALL_TASKS, _BOTH, None, "BigSmall++: JAA-Net trunk as Big branch")
 

@@ -294,7 +294,8 @@ def render_probe_trial(
     For sweeps over skin tones and illuminants (tests, benchmarks). ``preset`` names a preset of
     ``params['synth']['presets']`` (params.yaml when ``params`` is None); ``frame_size`` is
     (width, height). Returns uint8 RGB frames (T, H, W, 3) and the truth: ``mean_hr_bpm``, the
-    per-frame facial blood volume ``pulse`` and ``finger_ppg``, ``fitzpatrick``, ``rgb_gain``.
+    per-frame facial blood volume ``pulse`` and ``finger_ppg``, ``fitzpatrick``, ``rgb_gain``,
+    the rendered 68 ``landmarks`` (T, 68, 2).
     """
     if params is None:
         params = load_params("params.yaml")
@@ -321,6 +322,7 @@ def render_probe_trial(
         "skin_rgb": truth["skin_rgb"],
         "ptt_s": subject.physio.ptt_s,
         "fps": fps,
+        "landmarks": truth["landmarks"],
     }
 
 

@@ -175,14 +175,15 @@ def file_landmarks(raw: str | Path, trial_id: str, n_frames: int) -> FrameLandma
     return _array_landmarks(path, array, n_frames)
 
 
-def mediapipe_landmarks() -> FrameLandmarks:
-    """MediaPipe Face Mesh in video mode (it tracks the face from frame to frame)."""
+def mediapipe_landmarks(static: bool = False) -> FrameLandmarks:
+    """MediaPipe Face Mesh in video mode (it tracks the face from frame to frame), or on single
+    images (``static``)."""
     try:
         from mediapipe.python.solutions import face_mesh  # the legacy solution ships its model
     except ImportError as err:
         raise InputError("mediapipe", f"face_alignment.source 'mediapipe' needs mediapipe 0.10.14 "
                                       f"(scripts/setup.sh installs it; {err})") from None
-    mesh = face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False)
+    mesh = face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1, refine_landmarks=False)
 
     def at(index: int, frame: np.ndarray) -> np.ndarray | None:
         result = mesh.process(np.ascontiguousarray(frame))
@@ -191,6 +192,21 @@ def mediapipe_landmarks() -> FrameLandmarks:
         h, w = frame.shape[:2]
         return np.array([[p.x * w, p.y * h] for p in result.multi_face_landmarks[0].landmark])
     return at
+
+
+def mediapipe_face_box(frame: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The face box of one frame, (x, y, w, h) pixels: the extent of MediaPipe's face mesh (brow
+    to chin, cheek to cheek), squared to its longer side about its centre (as the rPPG-Toolbox
+    squares its YOLO5Face boxes); None when no face is found. OpenCV 5, which this project
+    installs, no longer ships the Haar cascade the toolbox uses by default."""
+    detect = mediapipe_landmarks(static=True)
+    points = detect(0, frame)
+    if points is None:
+        return None
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    side = max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side)), int(round(side))
 
 
 def landmark_source(source: str, raw: str | Path, trial_id: str, n_frames: int) -> FrameLandmarks:

@@ -47,7 +47,7 @@ types I-V 0.9 or less). That dependence is physics, not a region defect.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import cv2
 import numpy as np
@@ -352,3 +352,49 @@ class FaceTracer:
             self._fit()
         n = self._n
         return FaceTraces(self.crop[:n], self.region_rgb[:n], self.fraction[:n], self.model, self.failure)
+
+
+# ---------------------------------------------------------------------------------------------
+# the rPPG-Toolbox's enlarged face box (its protocol behind the published UBFC-rPPG and PURE errors)
+
+LARGE_BOX_COEF = 1.5
+FaceBox = tuple[int, int, int, int]  # x, y, w, h in pixels
+
+
+def enlarge_box(box: FaceBox, coef: float = LARGE_BOX_COEF) -> FaceBox:
+    """The toolbox's larger face box: grown by ``coef`` about its centre, clipped at 0 on the
+    left and top (the right and bottom are clipped by slicing)."""
+    x, y, w, h = box
+    x = max(0, int(x - (coef - 1.0) / 2 * w))
+    y = max(0, int(y - (coef - 1.0) / 2 * h))
+    return x, y, int(coef * w), int(coef * h)
+
+
+class BoxTracer:
+    """Per-frame mean RGB over the toolbox's face box: the face found in the first frame by
+    ``detect`` (frame -> (x, y, w, h) or None), enlarged 1.5 times and kept for the whole video
+    (the toolbox's default: no dynamic detection); the whole frame when no face is found, as the
+    toolbox falls back."""
+
+    def __init__(self, n_frames: int, detect: Callable[[np.ndarray], FaceBox | None]) -> None:
+        self.detect = detect
+        self.means = np.empty((n_frames, 3), dtype=np.float64)
+        self.box: FaceBox | None = None
+        self.description = ""
+        self._n = 0
+
+    def add(self, frame: np.ndarray) -> None:
+        if self._n == 0:
+            found = self.detect(frame)
+            if found is None:
+                self.box = (0, 0, frame.shape[1], frame.shape[0])
+                self.description = "whole frame (no face found in the first frame)"
+            else:
+                self.box = enlarge_box(found)
+                self.description = f"face of the first frame x{LARGE_BOX_COEF:g}: (x, y, w, h) = {self.box}"
+        x, y, w, h = self.box
+        self.means[self._n] = cv2.mean(np.ascontiguousarray(frame[y:y + h, x:x + w]))[:3]
+        self._n += 1
+
+    def finish(self) -> np.ndarray:
+        return self.means[: self._n]

@@ -293,11 +293,12 @@ def _segment_frames(trial: TrialData, start: int, stop: int) -> Iterator[tuple[i
 def _pass1_big(
     trial: TrialData, settings: Settings, h5: h5py.File, start: int, stop: int, block: int,
     landmarks: face_align.FrameLandmarks | None = None,
-) -> tuple[frame_ops.FaceTraces, Uint8Moments, RunningMoments, np.ndarray, float | None]:
+) -> tuple[frame_ops.FaceTraces, Uint8Moments, RunningMoments, np.ndarray, float | None, frame_ops.BoxTracer]:
     """Decode, crop, resize and write Big frames; return the face traces (whole-crop and region
     mean RGB, region fraction per frame), the moments of the Big frames and of the Big-size
-    difference frames, the Small frames before their scaling by the trial's difference std, and
-    (aligned Big frames only) the fraction of frames with landmarks.
+    difference frames, the Small frames before their scaling by the trial's difference std,
+    (aligned Big frames only) the fraction of frames with landmarks, and the trace over the
+    rPPG-Toolbox's face box (``rgb_mean_box``).
 
     The Small frames and the face traces always come from the square crop: alignment (when
     ``settings.face_alignment`` is enabled, ``landmarks`` giving each frame's landmarks) changes
@@ -314,6 +315,7 @@ def _pass1_big(
         **_h5_opts(settings),
     )
     tracer = frame_ops.FaceTracer(n, face_trace_config(settings))
+    box_tracer = frame_ops.BoxTracer(n, face_box)
     buf = np.empty((block, size, size, 3), dtype=np.uint8)
     small = np.zeros((max(n - 1, 0), s, s, 3), dtype=np.float32)
     big_m, diff_m = Uint8Moments(), RunningMoments()
@@ -331,6 +333,7 @@ def _pass1_big(
     for frame, aligned, had_landmarks in frames:
         crop = frame_ops.square_crop(frame, settings.crop_anchor)
         tracer.add(crop)
+        box_tracer.add(frame)
         resized = frame_ops.resize_area(crop, size)
         if prev is not None:
             d = frame_ops.diff_frame(prev, resized)
@@ -352,7 +355,16 @@ def _pass1_big(
     coverage = found / n if settings.face_alignment.get("enabled") else None
     if coverage is not None:
         face_align.check_coverage(found, n, _trial_path(trial))
-    return tracer.finish(), big_m, diff_m, small, coverage
+    return tracer.finish(), big_m, diff_m, small, coverage, box_tracer
+
+
+def face_box(frame: np.ndarray) -> frame_ops.FaceBox | None:
+    """The face box of the box trace (MediaPipe's face mesh; None without mediapipe, which falls
+    back to the whole frame and says so)."""
+    try:
+        return face_align.mediapipe_face_box(frame)
+    except InputError:  # mediapipe not installed
+        return None
 
 
 def face_trace_config(settings: Settings) -> dict[str, Any]:
@@ -461,7 +473,8 @@ def preprocess_trial(
     out_file = Path(out_file)
     with atomic_path(out_file) as tmp:
         with h5py.File(tmp, "w") as h5:
-            traces, big_m, diff_m, small, coverage = _pass1_big(trial, settings, h5, start, stop, block, landmarks)
+            traces, big_m, diff_m, small, coverage, box = _pass1_big(trial, settings, h5, start, stop, block,
+                                                                     landmarks)
             rgb, trace_used = select_face_trace(traces, trace_config)
             quality = trace_quality(rgb[:length], trace_used, traces, float(trial.fps), settings)
             _write_small(h5, settings, small, length, diff_m.std)
@@ -480,6 +493,10 @@ def preprocess_trial(
             # the whole crop's mean as well: the authors' BP4D+ code averages the whole frame, which
             # is how the published POS/CHROM errors were measured (unsupervised option 'trace')
             h5.create_dataset("rgb_mean_crop", data=np.asarray(traces.crop)[:length])
+            # and the mean over the rPPG-Toolbox's face box (its protocol behind the published
+            # UBFC-rPPG and PURE errors of POS and CHROM)
+            h5.create_dataset("rgb_mean_box", data=box.finish()[:length])
+            h5["rgb_mean_box"].attrs["face_box"] = box.description
             h5.create_dataset("skin_fraction", data=traces.fraction[:length])
             h5.create_dataset("frame_index", data=np.arange(start, start + length, dtype=np.int64))
             labels = _write_labels(h5, trial, settings, rgb, start, stop, length)

@@ -14,8 +14,10 @@ data origin and the listing hash of the raw folder the numbers come from.
 The methods need no training, so every trial of every fold's test subjects is evaluated (the
 union of the folds' test sets, i.e. each trial once, tagged with the fold that tests it).
 Each method runs on the trial's cached per-frame face-mean RGB: ``rgb_mean`` (the face region of
-preprocessing) or, with ``trace: crop``, ``rgb_mean_crop`` (the whole square crop, the authors'
-BP4D+ protocol, under which the published BP4D+ errors were measured); its output and
+preprocessing), with ``trace: crop`` ``rgb_mean_crop`` (the whole square crop, the authors'
+BP4D+ protocol, under which the published BP4D+ errors were measured), or with ``trace: box``
+``rgb_mean_box`` (the rPPG-Toolbox's protocol, behind the published UBFC-rPPG and PURE errors:
+the Haar face of the first frame enlarged 1.5 times, kept for the whole video); its output and
 the raw ground-truth pulse wave (``labels/pulse_raw``: the BP wave for BP4D+, PPG for UBFC-rPPG
 and PURE) go through the same rate estimation (``pipeline.signals.rates``, the ``signals``
 section: detrend, band-pass, spectral peak). A trial whose rate cannot be estimated (too short
@@ -51,7 +53,7 @@ PREDICTION_COLUMNS = [
     "dataset", "trial_id", "subject", "task", "fold", "method", "window_start_s", "window_end_s",
     "hr_pred", "hr_true", "abs_err", "status", "reason", *QUALITY_COLUMNS,
 ]
-TRACES = ("region", "crop")  # the cache's face-region trace, or the whole crop's mean
+TRACES = ("region", "crop", "box")  # the cache's face-region trace, the whole crop's mean, the toolbox's box
 METRIC_KEYS = ("hr_mae", "hr_rmse", "hr_mape", "hr_pearson")
 
 
@@ -178,7 +180,8 @@ def run_unsupervised(
             labels = trial.labels
             if "pulse_raw" not in labels:
                 raise InputError(trial.path, "no labels/pulse_raw: this dataset has no pulse ground truth")
-            rgb = trial.rgb_mean_crop if trace == "crop" else trial.rgb_mean
+            rgb = {"crop": trial.rgb_mean_crop, "box": trial.rgb_mean_box}.get(trace) if trace != "region" \
+                else trial.rgb_mean
             rows = evaluate_trial(rgb, labels["pulse_raw"], trial.fps, methods, signals, hr_mode)
         base = {"dataset": dataset, "trial_id": str(row.trial_id), "subject": subject,
                 "task": str(row.task), "fold": fold_of[subject],

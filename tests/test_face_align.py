@@ -180,6 +180,11 @@ def test_mediapipe_finds_the_generated_face() -> None:
             pts = detect(t, frame)
             assert pts is not None, f"no face found in frame {t} (type {fitzpatrick})"
             errors.append(np.abs(fa.anchors(pts) - fa.anchors(truth["landmarks"][t])).mean())
+        # the face box of the box trace: a square around the rendered face, brows to chin
+        x, y, w, h = fa.mediapipe_face_box(video[0])
+        lm = truth["landmarks"][0]
+        assert w == h and x <= lm[:, 0].min() + 2 and x + w >= lm[:, 0].max() - 2
+        assert y <= lm[:, 1].min() and y + h >= lm[:, 1].max() - 2 and w < 1.4 * np.ptp(lm[:, 0])
     assert np.mean(errors) < 1.5, errors
 
 

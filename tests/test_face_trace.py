@@ -214,3 +214,25 @@ def test_skin_model_recovers_a_cluster_despite_outliers() -> None:
 
 def _hue_distance(a: float, b: float) -> float:
     return abs((a - b + 90) % 180 - 90)
+
+
+def test_box_trace_is_the_mean_over_the_enlarged_face_of_the_first_frame() -> None:
+    """The toolbox's protocol: the first frame's face box grown 1.5 times about its centre
+    (clipped at the left and top), kept for every frame; the whole frame when no face is found."""
+    from pipeline.frames import BoxTracer, enlarge_box
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8) for _ in range(3)]
+    calls = []
+    tracer = BoxTracer(3, lambda f: calls.append(1) or (10, 8, 20, 20))
+    for f in frames:
+        tracer.add(f)
+    assert len(calls) == 1 and tracer.box == (5, 3, 30, 30)
+    for f, m in zip(frames, tracer.finish()):
+        np.testing.assert_allclose(m, f[3:33, 5:35].reshape(-1, 3).mean(axis=0))
+    assert enlarge_box((2, 1, 20, 20)) == (0, 0, 30, 30)
+    whole = BoxTracer(1, lambda f: None)
+    whole.add(frames[0])
+    np.testing.assert_allclose(whole.finish()[0], frames[0].reshape(-1, 3).mean(axis=0))
+    assert whole.description.startswith("whole frame")
+

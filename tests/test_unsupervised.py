@@ -41,12 +41,13 @@ BACKGROUND = np.array([196.0, 198.0, 204.0])
 
 
 def _write_trial(folder: Path, trial_id: str, subject: str, rgb: np.ndarray, pulse: np.ndarray,
-                 crop_rgb: np.ndarray | None = None) -> dict:
-    """One cached trial; the whole-crop trace is the face trace diluted by a still background
-    unless ``crop_rgb`` is given."""
+                 crop_rgb: np.ndarray | None = None, box_rgb: np.ndarray | None = None) -> dict:
+    """One cached trial; the whole-crop and face-box traces are the face trace diluted by a
+    still background unless ``crop_rgb`` or ``box_rgb`` is given."""
     with h5py.File(folder / f"{trial_id}.h5", "w") as h5:
         h5.create_dataset("rgb_mean", data=rgb)
         h5.create_dataset("rgb_mean_crop", data=0.4 * rgb + 0.6 * BACKGROUND if crop_rgb is None else crop_rgb)
+        h5.create_dataset("rgb_mean_box", data=0.7 * rgb + 0.3 * BACKGROUND if box_rgb is None else box_rgb)
         h5.create_dataset("labels/pulse_raw", data=pulse.astype(np.float32))
         h5.attrs.update({"fps": FPS, "n_frames": len(pulse), "trial_id": trial_id, "subject": subject,
                          "dataset": "ubfc", "format_version": FORMAT_VERSION})
@@ -72,7 +73,7 @@ def tiny(tmp_path: Path) -> dict:
         _write_trial(key, "s01_T1", "s01", _trace(k["s01"] * FPS / 1024, N, 1), _bp_wave(k["s01"] * FPS / 1024, N)),
         # ... except in the whole-crop trace, where the background's motion puts the peak 2 bins higher
         _write_trial(key, "s02_T1", "s02", _trace(k["s02"] * FPS / 1024, N, 2), _bp_wave(k["s02"] * FPS / 1024, N),
-                     crop_rgb=_trace((k["s02"] + 2) * FPS / 1024, N, 2)),
+                     crop_rgb=_trace((k["s02"] + 2) * FPS / 1024, N, 2), box_rgb=_trace((k["s02"] + 1) * FPS / 1024, N, 2)),
         # video pulse 3 bins above the ground truth: error 3 bins
         _write_trial(key, "s03_T1", "s03", _trace((k["s03"] + 3) * FPS / 1024, N, 3), _bp_wave(k["s03"] * FPS / 1024, N)),
         # too short for a 1.6 s POS window (48 frames): excluded with a reason
@@ -150,9 +151,9 @@ def test_cli_writes_outputs(tiny, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())  # strict JSON: no NaN
     pred = pd.read_csv(out / "predictions.csv")
     assert list(pred.columns) == uns.PREDICTION_COLUMNS
-    # the sheet's row reads the whole-crop trace (trace: crop): s02 is 2 bins off there
-    assert metrics["trace"] == "crop"
-    assert metrics["POS"]["hr_mae"] == pytest.approx((0 + 2 + 3) / 3 * BIN_BPM)
+    # the sheet's UBFC-rPPG row reads the toolbox's face-box trace (trace: box): s02 is 1 bin off there
+    assert metrics["trace"] == "box"
+    assert metrics["POS"]["hr_mae"] == pytest.approx((0 + 1 + 3) / 3 * BIN_BPM)
     assert metrics["provenance"]["params_hash"] and metrics["cache_key"] == "abc123"
     # where the numbers come from, as ingest recorded it
     assert metrics["data_origin"] == origin and metrics["raw_listing_hash"] == "0123abcd"
@@ -214,9 +215,10 @@ def test_predictions_carry_the_face_trace_quality(tiny):
     assert set(s01["face_fraction"]) == {0.15} and not s01["low_snr"].iloc[0]
 
 
-def test_trace_chooses_the_face_region_or_the_whole_crop(tiny):
+def test_trace_chooses_the_face_region_the_whole_crop_or_the_face_box(tiny):
     """trace: region reads rgb_mean (s02 exact), trace: crop reads rgb_mean_crop (s02 2 bins off:
-    the whole crop's mean, diluted by the background, carries its motion)."""
+    the whole crop's mean, diluted by the background, carries its motion), trace: box reads
+    rgb_mean_box (s02 1 bin off)."""
     k = tiny["bins"]
     region, m_region = uns.run_unsupervised("ubfc", tiny["cache"], tiny["splits"], SIGNALS, SECTION, progress=False)
     crop, m_crop = uns.run_unsupervised("ubfc", tiny["cache"], tiny["splits"], SIGNALS, {**SECTION, "trace": "crop"},
@@ -224,6 +226,9 @@ def test_trace_chooses_the_face_region_or_the_whole_crop(tiny):
     pick = lambda p: p[(p["trial_id"] == "s02_T1") & (p["method"] == "POS")]["hr_pred"].item()  # noqa: E731
     assert pick(region) == pytest.approx(k["s02"] * BIN_BPM)
     assert pick(crop) == pytest.approx((k["s02"] + 2) * BIN_BPM)
+    box, m_box = uns.run_unsupervised("ubfc", tiny["cache"], tiny["splits"], SIGNALS, {**SECTION, "trace": "box"},
+                                      progress=False)
+    assert pick(box) == pytest.approx((k["s02"] + 1) * BIN_BPM) and m_box["trace"] == "box"
     # the other trials: the diluted trace still peaks at the face's rate
     s01 = crop[(crop["trial_id"] == "s01_T1") & (crop["method"] == "POS")]["hr_pred"].item()
     assert s01 == pytest.approx(k["s01"] * BIN_BPM)

@@ -24,6 +24,8 @@ array refers to the same video frame, ``frame_index[t]``)::
                                         pixels of the square crop or the whole crop (attr
                                         ``face_trace`` says which; see pipeline/preprocess.py)
     rgb_mean_crop  (L, 3)       float64 per-frame mean RGB of the whole crop (the authors' trace)
+    rgb_mean_box   (L, 3)       float64 per-frame mean RGB over the rPPG-Toolbox's face box (Haar face of
+                                        frame 0 x1.5; attr face_box says which box, or the whole frame)
     skin_fraction  (L,)         float32 fraction of the crop's pixels taken as skin
     frame_index    (L,)         int64   video frame number of stored frame t
     labels/        group, every dataset (L,) float32 unless noted; present where available:

@@ -157,6 +157,14 @@ class TrialCache:
         return self.h5["rgb_mean_crop"][()]
 
     @property
+    def rgb_mean_box(self) -> np.ndarray:
+        """The per-frame mean RGB over the rPPG-Toolbox's face box (Haar face of the first frame
+        enlarged 1.5 times, or the whole frame when none was found)."""
+        if "rgb_mean_box" not in self.h5:
+            raise InputError(self.path, "no rgb_mean_box (written by an older preprocess: re-run it)")
+        return self.h5["rgb_mean_box"][()]
+
+    @property
     def frame_index(self) -> np.ndarray:
         return self.h5["frame_index"][()]
 

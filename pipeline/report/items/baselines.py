@@ -19,6 +19,8 @@ METHOD_ROWS = tuple(T.METHOD_ROWS.values())  # the published row ids of POS and 
 TRACE_TEXT = {
     "crop": "the mean of the whole square crop, background and hair included (the authors' BP4D+ protocol)",
     "region": "the face region of preprocessing (preprocess.face_trace; the whole crop where it fell back)",
+    "box": ("the mean over the rPPG-Toolbox's face box: OpenCV's Haar face of the first frame enlarged 1.5 times, "
+            "kept for the whole video (the toolbox's protocol)"),
 }
 
 

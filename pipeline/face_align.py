@@ -34,7 +34,7 @@ the face (a real BP4D+ frame of 1040x1392) is first area-shrunk, so no resamplin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Iterator, Protocol
 
 import cv2
 import numpy as np
@@ -253,5 +253,3 @@ def check_coverage(found: int, total: int, where: str | Path) -> None:
         raise InputError(where, f"face landmarks in only {found} of {total} frames "
                                 f"(alignment needs {MIN_LANDMARK_FRACTION:.0%})")
 
-
-LandmarkFactory = Callable[[str, int], FrameLandmarks]

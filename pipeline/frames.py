@@ -370,11 +370,15 @@ def enlarge_box(box: FaceBox, coef: float = LARGE_BOX_COEF) -> FaceBox:
     return x, y, int(coef * w), int(coef * h)
 
 
+class NoFaceDetector(RuntimeError):
+    """Raised by a face detector that cannot run (its package is not installed)."""
+
+
 class BoxTracer:
     """Per-frame mean RGB over the toolbox's face box: the face found in the first frame by
     ``detect`` (frame -> (x, y, w, h) or None), enlarged 1.5 times and kept for the whole video
     (the toolbox's default: no dynamic detection); the whole frame when no face is found, as the
-    toolbox falls back."""
+    toolbox falls back, or when the detector cannot run (``description`` says which)."""
 
     def __init__(self, n_frames: int, detect: Callable[[np.ndarray], FaceBox | None]) -> None:
         self.detect = detect
@@ -385,10 +389,13 @@ class BoxTracer:
 
     def add(self, frame: np.ndarray) -> None:
         if self._n == 0:
-            found = self.detect(frame)
+            try:
+                found, why = self.detect(frame), "no face found in the first frame"
+            except NoFaceDetector as err:
+                found, why = None, str(err)
             if found is None:
                 self.box = (0, 0, frame.shape[1], frame.shape[0])
-                self.description = "whole frame (no face found in the first frame)"
+                self.description = f"whole frame ({why})"
             else:
                 self.box = enlarge_box(found)
                 self.description = f"face of the first frame x{LARGE_BOX_COEF:g}: (x, y, w, h) = {self.box}"

@@ -359,12 +359,12 @@ def _pass1_big(
 
 
 def face_box(frame: np.ndarray) -> frame_ops.FaceBox | None:
-    """The face box of the box trace (MediaPipe's face mesh; None without mediapipe, which falls
-    back to the whole frame and says so)."""
+    """The face box of the box trace (MediaPipe's face mesh). Without mediapipe the trace falls
+    back to the whole frame and its ``face_box`` attribute says why."""
     try:
         return face_align.mediapipe_face_box(frame)
-    except InputError:  # mediapipe not installed
-        return None
+    except InputError as err:  # mediapipe not installed
+        raise frame_ops.NoFaceDetector(str(err)) from None
 
 
 def face_trace_config(settings: Settings) -> dict[str, Any]:

@@ -235,4 +235,12 @@ def test_box_trace_is_the_mean_over_the_enlarged_face_of_the_first_frame() -> No
     whole.add(frames[0])
     np.testing.assert_allclose(whole.finish()[0], frames[0].reshape(-1, 3).mean(axis=0))
     assert whole.description.startswith("whole frame")
+    # a detector that cannot run (mediapipe not installed): the whole frame, and the reason
+    from pipeline.frames import NoFaceDetector
+
+    def absent(frame):
+        raise NoFaceDetector("mediapipe: not installed")
+    missing = BoxTracer(1, absent)
+    missing.add(frames[0])
+    assert missing.description == "whole frame (mediapipe: not installed)"
 

@@ -287,7 +287,7 @@ def test_readme_licensed_data_steps_end_to_end(ubfc_clone):
     report = json.loads((repo / "reports" / "metrics.json").read_text())
     assert report["data_origin"] == {"ubfc": {"kind": "user-supplied"}}
     html = (repo / "reports" / "index.html").read_text()
-    assert "User-supplied datasets" in html and "Data: user-supplied. Face trace: the mean of the whole" in html
+    assert "User-supplied datasets" in html and "Data: user-supplied. Face trace: the mean over the rPPG-Toolbox" in html
     assert "built-in semi-synthetic" not in html
     assert "UBFC-rPPG: user-supplied data, skin type not known." in html
 

@@ -715,6 +715,8 @@ def preprocess_dataset(
     if settings.face_alignment.get("enabled"):
         source = str(settings.face_alignment.get("source", "auto"))
         info["landmark_source"] = face_align.resolve_source(source, raw)
+        if info["landmark_source"] == "mediapipe":
+            face_align.mediapipe_landmarks()  # a missing detector stops the stage once, in one line
         landmarks_for = partial(_trial_landmarks, source, raw)
     return preprocess_trials(dataset, trials, out, settings, info, total=len(wanted),
                              progress=progress, landmarks_for=landmarks_for)

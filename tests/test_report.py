@@ -760,3 +760,14 @@ def test_table_2_dagger_rows_and_the_alignment_claim(inputs, tmp_path):
                     "pair(s) +4.00 (published +7.80; drml_aligned +6.00, alexnet_aligned +2.00): holds."]
     assert any(s.startswith("Claim drml_aligned better than drml on au_f1") and "holds" in s for s in statements)
     assert any("jaanet_2021_aligned): not reproduced" in s for s in statements)
+
+
+def test_alignment_gain_is_inconclusive_when_a_row_does_not_beat_all_positive():
+    from pipeline.report.items.learned import alignment_gain
+
+    def entry(row, ours, published, trivial):
+        return {"published_row": row, "au_f1": {"reproduced": ours, "published": published}, "trivial_au_f1": trivial}
+
+    entries = {"a": entry("drml_aligned", 45.0, 51.3, 41.0), "b": entry("drml", 35.0, 44.0, 41.0)}
+    text = alignment_gain(entries, 2)
+    assert "mean gain over 1 aligned pair(s) +10.00 (published +7.30" in text and "inconclusive on this data" in text

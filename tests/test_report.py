@@ -762,12 +762,25 @@ def test_table_2_dagger_rows_and_the_alignment_claim(inputs, tmp_path):
     assert any("jaanet_2021_aligned): not reproduced" in s for s in statements)
 
 
-def test_alignment_gain_is_inconclusive_when_a_row_does_not_beat_all_positive():
+def test_alignment_gain_is_inconclusive_when_an_aligned_row_does_not_beat_all_positive():
     from pipeline.report.items.learned import alignment_gain
 
     def entry(row, ours, published, trivial):
         return {"published_row": row, "au_f1": {"reproduced": ours, "published": published}, "trivial_au_f1": trivial}
 
-    entries = {"a": entry("drml_aligned", 45.0, 51.3, 41.0), "b": entry("drml", 35.0, 44.0, 41.0)}
+    entries = {"a": entry("drml_aligned", 40.0, 51.3, 41.0), "b": entry("drml", 35.0, 44.0, 41.0)}
     text = alignment_gain(entries, 2)
-    assert "mean gain over 1 aligned pair(s) +10.00 (published +7.30" in text and "inconclusive on this data" in text
+    # the unaligned row is measured from the all-positive floor (41), the aligned one is below it
+    assert "mean gain over 1 aligned pair(s) -1.00 (published +7.30" in text and "inconclusive on this data" in text
+
+
+def test_alignment_gain_measures_an_unaligned_row_below_the_floor_from_the_floor():
+    from pipeline.report.items.learned import alignment_gain
+
+    def entry(row, ours, published, trivial):
+        return {"published_row": row, "au_f1": {"reproduced": ours, "published": published}, "trivial_au_f1": trivial}
+
+    entries = {"a": entry("big_branch_aligned", 60.0, 52.0, 41.0), "b": entry("big_branch", 30.0, 44.0, 41.0)}
+    text = alignment_gain(entries, 2)
+    assert text.endswith("mean gain over 1 aligned pair(s) +19.00 (published +8.00; "
+                         "big_branch_aligned +19.00 (from all-positive)): holds.")

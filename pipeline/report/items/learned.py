@@ -316,22 +316,27 @@ class Table2(LearnedTable):
 
 def alignment_gain(entries: dict, digits: int) -> str:
     """Supp. B.7's claim in numbers: the mean AU F1 gain of the aligned rows over their unaligned
-    ones, reproduced against published, over the pairs that have both results."""
+    ones, reproduced against published, over the pairs that have both results.
+
+    An unaligned row that does not beat the all-positive predictor is measured from that
+    predictor instead (what it scores below the floor is no AU it failed to learn from
+    misalignment); an aligned row that does not beat it makes the claim inconclusive."""
     by_row = {e["published_row"]: e for e in entries.values()}
     ours, theirs, names, floored = [], [], [], False
     for aligned, plain in ALIGNED_PAIRS:
         a, b = (by_row.get(r, {}).get("au_f1") for r in (aligned, plain))
         if not a or not b or a["reproduced"] is None or b["reproduced"] is None:
             continue
-        ours.append(a["reproduced"] - b["reproduced"])
+        trivial_aligned, trivial_plain = (by_row[r].get("trivial_au_f1") for r in (aligned, plain))
+        base = b["reproduced"] if trivial_plain is None else max(b["reproduced"], trivial_plain)
+        ours.append(a["reproduced"] - base)
         theirs.append(a["published"] - b["published"])
-        names.append(f"{aligned} {ours[-1]:+.{digits}f}")
-        trivial = [by_row[r].get("trivial_au_f1") for r in (aligned, plain)]
-        floored |= any(t is not None and x["reproduced"] <= t for x, t in zip((a, b), trivial))
+        names.append(f"{aligned} {ours[-1]:+.{digits}f}" + (" (from all-positive)" if base != b["reproduced"] else ""))
+        floored |= trivial_aligned is not None and a["reproduced"] <= trivial_aligned
     if not ours:
         return "Claim (supp. B.7) face alignment raises AU F1 by about 8 points: not testable (no aligned pair has results)."
     mean_ours, mean_theirs = sum(ours) / len(ours), sum(theirs) / len(theirs)
-    verdict = ("inconclusive on this data: some of these rows do not beat the all-positive predictor, so the gain "
+    verdict = ("inconclusive on this data: an aligned row does not beat the all-positive predictor, so the gain "
                "measures no learned AU" if floored else
                "holds" if mean_ours >= 0.5 * mean_theirs else "does NOT hold")
     return (f"Claim (supp. B.7) face alignment raises AU F1 by about 8 points: mean gain over {len(ours)} aligned "

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.cache.reader import open_cache  # noqa: E402
 from pipeline.experiments.runs import fold_trials  # noqa: E402
 from pipeline.metrics.au import au_f1  # noqa: E402
+from pipeline.models.registry import build_model, variant_info  # noqa: E402
 from pipeline.train.data import coded_chunks  # noqa: E402
 from pipeline.train.loss import au_pos_weight  # noqa: E402
 
@@ -65,13 +66,18 @@ def au_frames(cache: Path, trials: list[str], pool: int, chunk_length: int, ever
     return torch.cat(xs), np.concatenate(ys)
 
 
+def au_targets(codes_tr: np.ndarray, codes_te: np.ndarray) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """Training targets (float, 1 = active), test truth (int) and the training fold's per-AU
+    pos_weight, as the pipeline's AU loss uses them."""
+    return (torch.from_numpy((codes_tr == 1).astype(np.float32)), (codes_te == 1).astype(np.int64),
+            torch.from_numpy(au_pos_weight(codes_tr).astype(np.float32)))
+
+
 def au_probe(cache: Path, train: list[str], test: list[str], pool: int, samples: int, seed: int,
              chunk_length: int) -> dict:
     x_tr, codes_tr = au_frames(cache, train, pool, chunk_length)
     x_te, codes_te = au_frames(cache, test, pool, chunk_length)
-    y_tr = torch.from_numpy((codes_tr == 1).astype(np.float32))
-    y_te = (codes_te == 1).astype(np.int64)
-    pos_weight = torch.from_numpy(au_pos_weight(codes_tr).astype(np.float32))
+    y_tr, y_te, pos_weight = au_targets(codes_tr, codes_te)
     torch.manual_seed(seed)
     probe = torch.nn.Linear(x_tr[0].numel(), y_tr.shape[1])
     opt = torch.optim.Adam(probe.parameters(), lr=3e-3)
@@ -96,15 +102,11 @@ def au_probe(cache: Path, train: list[str], test: list[str], pool: int, samples:
 
 def au_cnn(cache: Path, train: list[str], test: list[str], variant: str, updates: int, batch: int, lr: float,
            eval_every: int, precision: str, seed: int, chunk_length: int) -> dict:
-    from pipeline.models.registry import build_model, variant_info
-
     if variant_info(variant).inputs != ("big",):
         raise SystemExit(f"--cnn {variant}: needs a Big-only variant")
     x_tr, codes_tr = au_frames(cache, train, 0, chunk_length)
     x_te, codes_te = au_frames(cache, test, 0, chunk_length, every=3)
-    y_tr = torch.from_numpy((codes_tr == 1).astype(np.float32))
-    y_te = (codes_te == 1).astype(np.int64)
-    pos_weight = torch.from_numpy(au_pos_weight(codes_tr).astype(np.float32))
+    y_tr, y_te, pos_weight = au_targets(codes_tr, codes_te)
     torch.manual_seed(seed)
     model = build_model(variant, n_frames=1)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)

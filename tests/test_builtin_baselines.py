@@ -63,14 +63,13 @@ def run_stages(root: Path, dataset: str, difficulty: str, sizes: dict) -> Path:
     # which show most in the crop's mean (the toolbox's face box of the UBFC row hides much of it
     # on these short, small videos)
     sheet = yaml.safe_load((ROOT / "experiments.yaml").read_text())
-    baseline = [r.id for r in runs_of(sheet, "unsupervised") if r.test_data == dataset]
-    for run in runs_of(sheet, "unsupervised"):
-        if run.test_data == dataset:
-            sheet["experiments"][run.experiment]["runs"][run.name]["overrides"]["trace"] = "crop"
+    baseline = [r for r in runs_of(sheet, "unsupervised") if r.test_data == dataset]
+    for run in baseline:
+        sheet["experiments"][run.experiment]["runs"][run.name]["overrides"]["trace"] = "crop"
     sheet_file = root / "experiments.yaml"
     sheet_file.write_text(yaml.safe_dump(sheet, sort_keys=False))
     if baseline:
-        unsupervised.main(["--run", baseline[0], "--params", str(pfile), "--sheet", str(sheet_file),
+        unsupervised.main(["--run", baseline[0].id, "--params", str(pfile), "--sheet", str(sheet_file),
                            "--cache", str(cache), "--splits", str(interim / "splits.json"),
                            "--out", str(root / "results"), "--no-progress"])
     return root

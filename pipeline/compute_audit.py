@@ -48,8 +48,16 @@ NOTES = {
         "no published compute; the JAA-Net row [39] of paper Table 2 (ECCV 2018), simplified: "
         "no face-alignment branch or landmark loss (no landmark labels), learned per-AU attention "
         "instead of landmark-initialised refined attention, one logit per AU, 144x144 input "
-        "instead of 176x176; its IJCV 2021 extension [40] (row jaanet_2021: per-AU local AU "
-        "detection heads) is not built"
+        "instead of 176x176; its IJCV 2021 extension [40] is jaanet_2021"
+    ),
+    "jaanet_2021": (
+        "no published compute; the JÂA-Net row [40] of paper Table 2 (IJCV 2021): jaanet_2018 plus "
+        "one local AU detection head per AU (a 64 -> 1 linear map on that AU's attention-pooled "
+        "feature, 780 parameters), trained on the AU labels so that it refines the attention maps; "
+        "the same simplifications as jaanet_2018: no face-alignment branch or landmark loss (no "
+        "landmark labels; the aligned cache puts the landmarks at the template), learned per-AU "
+        "attention without landmark initialisation or attention constraint, one logit per AU with "
+        "weighted BCE instead of softmax + dice, 144x144 input instead of 176x176"
     ),
 }
 

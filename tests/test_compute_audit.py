@@ -119,14 +119,15 @@ def _params_file(tmp_path: Path, **compute: object) -> Path:
 
 
 def test_stage_writes_the_contract(tmp_path: Path) -> None:
-    variants = ["small_branch", "big_branch", "bigsmall", "bigsmall_concat", "bigsmall_lateral_bidir", "jaanet_2018"]
+    variants = ["small_branch", "big_branch", "bigsmall", "bigsmall_concat", "bigsmall_lateral_bidir", "jaanet_2018",
+                "jaanet_2021"]
     out = tmp_path / "results" / "runs" / "compute_audit" / "all_variants" / "audit.csv"
     audit_stage.main(["--run", RUN, "--sheet", SHEET, "--params", str(_params_file(tmp_path, variants=variants)), "--out", str(out)])
     table = pd.read_csv(out)
     assert list(table.columns) == compute_audit.COLUMNS
     assert table["variant"].tolist() == variants
     rows = table.set_index("variant")
-    for name in variants[:-1]:
+    for name in variants[:-2]:
         assert rows.loc[name, "params"] == count_params(build_model(name))
         assert rows.loc[name, "params"] == rows.loc[name, "published_params"]
         assert abs(rows.loc[name, "mflops_rel_diff"]) <= 0.01
@@ -140,7 +141,16 @@ def test_stage_writes_the_contract(tmp_path: Path) -> None:
     assert "549M" in rows.loc["bigsmall", "note"] and "459.09 M" in rows.loc["bigsmall", "note"]
     assert pd.isna(rows.loc["jaanet_2018", "published_mflops"]) and "face-alignment" in rows.loc["jaanet_2018", "note"]
     assert "JAA-Net row [39] of paper Table 2 (ECCV 2018)" in rows.loc["jaanet_2018", "note"]
-    assert "jaanet_2021" in rows.loc["jaanet_2018", "note"] and "not built" in rows.loc["jaanet_2018", "note"]
+    assert "its IJCV 2021 extension [40] is jaanet_2021" in rows.loc["jaanet_2018", "note"]
+    # JÂA-Net 2021: jaanet_2018 plus 12 local heads of 64 weights + bias, 780 MACs + biases per frame
+    assert pd.isna(rows.loc["jaanet_2021", "published_mflops"])
+    assert rows.loc["jaanet_2021", "params"] == rows.loc["jaanet_2018", "params"] + 780 == 4_788_164
+    assert rows.loc["jaanet_2021", "mflops_per_frame"] - rows.loc["jaanet_2018", "mflops_per_frame"] == pytest.approx(
+        780e-6, abs=1e-4)
+    assert rows.loc["jaanet_2018", "mflops_per_frame"] == pytest.approx(484.4431, abs=1e-4)
+    note = rows.loc["jaanet_2021", "note"]
+    assert "row [40] of paper Table 2 (IJCV 2021)" in note and "local AU detection head" in note
+    assert "no face-alignment branch or landmark loss" in note and "weighted BCE" in note and "144x144" in note
     summary = json.loads((out.parent / "audit.json").read_text())
     assert summary["all_checks_pass"] is True
     assert summary["variants"]["bigsmall"]["mflops_authors_code"] == 155.38

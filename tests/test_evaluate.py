@@ -202,6 +202,21 @@ def test_per_task_models_and_task_selection(cache: Path) -> None:
         next(iter_predictions(pulse, cache, ids, chunk_length=5, device="cpu"))
 
 
+def test_auxiliary_outputs_are_not_predictions(cache: Path) -> None:
+    """jaanet_2021's au_local (its local AU detections, a training output) is never read: the
+    AU predictions are its final au logits."""
+    ids = open_cache(cache).trial_ids[:1]
+    model = build_model("jaanet_2021", n_au=3, big_size=16, seed=0)
+    (p,) = iter_predictions(model, cache, ids, batch_chunks=20, device="cpu")
+    with open_cache(cache).open(ids[0]) as tc:
+        big = torch.from_numpy(np.ascontiguousarray(tc.big(0, PREDICTED).transpose(0, 3, 1, 2)))
+    with torch.no_grad():
+        out = model.eval()(big)
+    assert p.au_logits.shape == (PREDICTED, 3) and p.pulse is None and p.resp is None
+    np.testing.assert_allclose(p.au_logits, out["au"].numpy(), rtol=0, atol=1e-5)
+    assert np.abs(p.au_logits - out["au_local"].numpy()).max() > 1e-2
+
+
 def test_checkpoint_round_trip(tmp_path: Path) -> None:
     options = {"tasks": ["au", "pulse", "resp"], "n_frames": 3, "big_size": 64, "small_size": 4, "n_au": 3}
     model = build_model("bigsmall", seed=3, **options).eval()

@@ -13,21 +13,23 @@ from pipeline.compute_audit import audit_variant, load_reference
 from pipeline.models import build_model, count_params, list_variants, variant_info
 from pipeline.models.bigsmall import BigSmall
 from pipeline.models.registry import resolved_options
+from pipeline.train.loss import multitask_loss
 
 PUBLISHED_PATH = Path(__file__).resolve().parents[1] / "pipeline" / "reference" / "published.yaml"
 ALL = list_variants()
-HEAVY = {"drml", "alexnet", "jaanet_2018", "bigsmall_pp"}  # large or slow on CPU: fewer cases
-N_AU = {"au": 12, "pulse": 1, "resp": 1}
+HEAVY = {"drml", "alexnet", "jaanet_2018", "jaanet_2021", "bigsmall_pp"}  # large or slow on CPU: fewer cases
+N_AU = {"au": 12, "pulse": 1, "resp": 1, "au_local": 12}
 # Reduced input sizes keep the forward/backward tests fast on 2 cores (the layer structure is
 # the same; full-size shapes and counts are checked separately).
 SIZES = {"drml": (72, 9), "alexnet": (96, 9), "deepphys": (48, 3), "mtts_can": (48, 3),
-         "efficientphys": (48, 3), "jaanet_2018": (48, 3)}
+         "efficientphys": (48, 3), "jaanet_2018": (48, 3), "jaanet_2021": (48, 3)}
 # Exact parameter counts (full-size models) of the variants without a published figure.
 UNPUBLISHED_PARAMS = {
     "bigsmall_gray_big": 2_141_902, "bigsmall_aligned_bn": 2_142_734, "bigsmall_pp": 3_713_326,
     "big_branch_aligned_bn": 777_228,  # the Big branch's 776,972 plus 2 x (32 + 32 + 64) batch-norm weights
     "deepphys": 795_043, "mtts_can": 1_458_852, "efficientphys": 729_481, "drml": 35_306_252,
     "alexnet": 28_741_452, "jaanet_2018": 4_787_384,
+    "jaanet_2021": 4_788_164,  # jaanet_2018 plus 12 local AU heads of 64 weights and a bias
 }
 
 
@@ -57,7 +59,7 @@ def test_registry_names_are_the_contract() -> None:
         "small_branch", "big_branch", "bigsmall_no_downsampling", "bigsmall_no_shift", "bigsmall_tsm",
         "bigsmall", "bigsmall_concat", "bigsmall_lateral_big2small", "bigsmall_lateral_small2big",
         "bigsmall_lateral_bidir", "bigsmall_gray_big", "bigsmall_aligned_bn", "big_branch_aligned_bn", "bigsmall_pp",
-        "deepphys", "mtts_can", "efficientphys", "drml", "alexnet", "jaanet_2018",
+        "deepphys", "mtts_can", "efficientphys", "drml", "alexnet", "jaanet_2018", "jaanet_2021",
     ]
     with pytest.raises(ValueError, match="unknown model variant"):
         build_model("bigsmal")
@@ -82,7 +84,8 @@ def test_output_shapes_one_prediction_per_frame(name: str) -> None:
         big, small = small_inputs(name, n_chunks, n_frames)
         with torch.no_grad():
             out = model(big if "big" in info.inputs else None, small if "small" in info.inputs else None)
-        assert set(out) == set(info.tasks)
+        # the task heads, plus any auxiliary training output (jaanet_2021: au_local)
+        assert set(out) == set(info.tasks) | set(getattr(model, "auxiliary_outputs", ()))
         for task, y in out.items():
             assert y.shape == (n_chunks * n_frames, N_AU[task])
             assert torch.isfinite(y).all()
@@ -272,6 +275,52 @@ def test_architecture_facts() -> None:
     assert len(build_model("big_branch_aligned_bn").big.norms) == 3
     with pytest.raises(ValueError):
         BigSmall(use_big=False, use_small=False)
+
+
+def test_jaanet_2021_is_jaanet_2018_plus_local_au_heads() -> None:
+    """JÂA-Net (IJCV 2021): a seed gives jaanet_2018's weights and final AU logits plus one local
+    head per AU, whose logit is that AU's own linear map of its local feature; a seed repeats
+    both outputs exactly."""
+    big, _ = small_inputs("jaanet_2021", 2, 3)
+    old = build_model("jaanet_2018", seed=4, big_size=48).eval()
+    new = build_model("jaanet_2021", seed=4, big_size=48).eval()
+    again = build_model("jaanet_2021", seed=4, big_size=48).eval()
+    old_state, new_state = old.state_dict(), new.state_dict()
+    assert set(new_state) - set(old_state) == {"local_heads.weight", "local_heads.bias"}
+    assert all(torch.equal(old_state[k], new_state[k]) for k in old_state)
+    assert tuple(new_state["local_heads.weight"].shape) == (12, 64, 1)
+    assert count_params(new) - count_params(old) == 12 * 64 + 12
+    with torch.no_grad():
+        out, out_again, ref = new(big), again(big), old(big)
+        glob, local = new.global_and_local(big)
+    assert {k: tuple(v.shape) for k, v in out.items()} == {"au": (6, 12), "au_local": (6, 12)}
+    assert tuple(glob.shape) == (6, 64 * 3 * 3) and tuple(local.shape) == (6, 12, 64)
+    assert torch.equal(out["au"], ref["au"])
+    assert all(torch.equal(out[k], out_again[k]) for k in ("au", "au_local"))
+    weight, bias = new_state["local_heads.weight"][:, :, 0], new_state["local_heads.bias"]
+    assert torch.allclose(out["au_local"], torch.einsum("bkc,kc->bk", local, weight) + bias, atol=1e-6)
+    assert not torch.allclose(out["au_local"], out["au"])
+    with pytest.raises(ValueError, match="need the au task"):
+        build_model("jaanet_2021", tasks=("pulse",))
+
+
+def test_jaanet_2021_local_term_trains_the_attention_not_the_final_head() -> None:
+    """The local AU detection term alone reaches the attention maps, the per-AU local transform
+    and the trunk but not the final AU head; the whole loss reaches every parameter."""
+    model = build_model("jaanet_2021", seed=0, big_size=48).eval()  # eval: no dropout
+    big, _ = small_inputs("jaanet_2021", 1, 3)
+    labels = {"au": (torch.arange(36).reshape(1, 3, 12) % 3 == 0).float(), "au_mask": torch.ones(1, 3, 12)}
+    total, parts = multitask_loss(model(big), labels, ("au",), pos_weight=torch.full((12,), 2.0))
+    assert list(parts) == ["au", "au_local"]
+    assert total.item() == pytest.approx(parts["au"].item() + parts["au_local"].item(), rel=1e-6)
+    parts["au_local"].backward(retain_graph=True)
+    reached = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert {"attention.weight", "attention.bias", "local.weight", "local_heads.weight"} <= reached
+    assert any(n.startswith("trunk.") for n in reached)
+    assert not any(n.startswith("heads.") for n in reached)
+    model.zero_grad(set_to_none=True)
+    total.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
 def test_runs_on_cuda_when_present() -> None:

@@ -26,7 +26,16 @@ from pipeline.train.checkpoint import load_checkpoint
 from pipeline.train.data import EpochBatches, coded_chunks, plan_chunks
 from pipeline.train.gradients import angle_deg, gradient_angles, task_gradients
 from pipeline.train.loop import DEFAULT_SETTINGS, resolve_settings, train_model
-from pipeline.train.loss import MultiTaskLoss, au_counts, au_pos_weight, multitask_loss, task_label
+from pipeline.train.loss import (
+    AU_LOCAL_WEIGHT,
+    MultiTaskLoss,
+    au_counts,
+    au_pos_weight,
+    loss_terms,
+    multitask_loss,
+    task_label,
+    task_losses,
+)
 from tests.test_preprocess import make_trial, pulse_wave, small_settings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -138,6 +147,39 @@ def test_loss_terms_by_hand() -> None:
     assert task_label("pulse", "pos_ppg") == "pos_ppg" and task_label("resp", "pos_ppg") == "resp"
     with pytest.raises(KeyError, match="resp"):
         multitask_loss({"pulse": outputs["pulse"]}, labels, ("pulse", "resp"))
+
+
+def test_local_au_term_has_the_au_pos_weight_and_mask() -> None:
+    # JÂA-Net's local detections (au_local): the AU term's weighted BCE, pos_weight and mask
+    labels = {"au": torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]]),
+              "au_mask": torch.tensor([[[1.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [1.0, 1.0]]]),
+              "pulse": torch.zeros(2, 2)}
+    w = torch.tensor([3.0, 5.0])
+    local = torch.full((4, 2), math.log(3.0))
+    local[2, 1] = 100.0  # the uncoded entry (chunk 2, frame 1, AU2): weight 0, whatever the logit
+    outputs = {"au": torch.zeros(4, 2), "au_local": local, "pulse": torch.zeros(4, 1)}
+    total, parts = multitask_loss(outputs, labels, ("au",), pos_weight=w)
+    assert list(parts) == ["au", "au_local"] and AU_LOCAL_WEIGHT == 1.0
+    ln2 = math.log(2.0)
+    # 7 coded entries: 2 positives of AU1 (weight 3), 5 negatives; logit ln 3 gives
+    # -ln sigmoid = ln(4/3) on a positive and -ln(1 - sigmoid) = ln 4 on a negative
+    au_expected = (3 * ln2 + ln2 + 3 * ln2 + 4 * ln2) / 7
+    local_expected = (2 * 3 * math.log(4 / 3) + 5 * math.log(4.0)) / 7
+    assert parts["au"].item() == pytest.approx(au_expected, rel=1e-6)
+    assert parts["au_local"].item() == pytest.approx(local_expected, rel=1e-6)
+    assert total.item() == pytest.approx(au_expected + AU_LOCAL_WEIGHT * local_expected, rel=1e-6)
+    # without pos_weight both terms are plain BCE: the positives count ln(4/3) once
+    _, plain = multitask_loss(outputs, labels, ("au",))
+    assert plain["au_local"].item() == pytest.approx((2 * math.log(4 / 3) + 5 * math.log(4.0)) / 7, rel=1e-6)
+    # the task's whole loss folds its auxiliary term in (gradient angles are between tasks)
+    folded = task_losses(parts)
+    assert list(folded) == ["au"] and folded["au"].item() == pytest.approx(total.item(), rel=1e-6)
+    # no AU task, no AU labels used: au_local adds nothing
+    total, parts = multitask_loss(outputs, labels, ("pulse",))
+    assert list(parts) == ["pulse"] and total.item() == 0.0
+    assert loss_terms(("au",), ("au_local",)) == ["au", "au_local"]
+    assert loss_terms(("pulse", "resp"), ("au_local",)) == ["pulse", "resp"]
+    assert loss_terms(("au", "pulse")) == ["au", "pulse"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -360,6 +402,28 @@ def test_bigsmall_multitask_run(cache_root: Path, tmp_path: Path) -> None:
                 progress=False)
     assert state_equal(weights(plain), weights(out))
     assert not (plain / "gradient_angles.json").exists()
+
+
+def test_jaanet_2021_run_logs_and_sums_the_local_au_term(cache_root: Path, tmp_path: Path) -> None:
+    """The local AU detection term is trained, logged (loss_au_local) and summed into the total;
+    the gradient angles stay between tasks (au with its local term), the batch's terms listed."""
+    out = tmp_path / "jaanet_2021"
+    summary = train_model(variant="jaanet_2021", tasks=["au"], cache_root=cache_root, train_trials=TRIALS,
+                          settings={"epochs": 1, "batch_chunks": 22, "gradient_angles": True},
+                          seed=0, out_dir=out, progress=False)
+    assert summary["steps"] == 2 and summary["options"]["big_size"] == 32
+    losses = summary["final_losses"]
+    assert set(losses) == {"total", "au", "au_local"}
+    assert losses["total"] == pytest.approx(losses["au"] + losses["au_local"], rel=1e-6)
+    assert 0.0 < losses["au_local"] < 10.0
+    with open(out / "log.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["epoch", "step", "chunks", "loss", "loss_au", "loss_au_local", "lr", "seconds"]
+    last = dict(zip(rows[0], rows[-1]))
+    assert float(last["loss"]) == pytest.approx(float(last["loss_au"]) + float(last["loss_au_local"]), rel=1e-4)
+    angles = json.loads((out / "gradient_angles.json").read_text())
+    assert angles["tasks"] == ["au"] and angles["angles_deg"] == {}
+    assert set(angles["losses"]) == {"au", "au_local"} and angles["norm"]["au"] > 0
 
 
 def test_init_checkpoint_copies_matching_weights(cache_root: Path, tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ Tensor conventions (every registered model):
   accepts ``None`` for it.
 - Returns a dict task -> tensor with one prediction per input frame: ``"au"`` ``(B*N, n_au)``
   logits (apply a sigmoid for probabilities), ``"pulse"`` ``(B*N, 1)``, ``"resp"`` ``(B*N, 1)``;
-  only the heads the variant was built with.
+  only the heads the variant was built with. A model may add auxiliary training outputs, named
+  in its ``auxiliary_outputs`` (``jaanet_2021``: ``"au_local"`` ``(B*N, n_au)``, the per-AU local
+  detections): the loss trains them (pipeline.train.loss), evaluation never reads them.
 - With Big temporal down-sampling only frame 0 of each chunk goes through the Big branch and its
   feature map serves all N frames; the other Big frames are ignored.
 - Models hold no device state: move them with ``.to(device)``; any batch size and N work.

@@ -1,18 +1,21 @@
-"""JAA-Net (Shao et al., ECCV 2018; registry variant ``jaanet_2018``, the published row of the
-same id) adapted to 144x144 Big frames, and its trunk, which BigSmall++ uses as Big branch.
-
-It follows the ECCV 2018 design: global and attention-pooled local AU features feed one AU
-classifier. The IJCV 2021 extension (JÂA-Net, published row ``jaanet_2021``), which adds a
-per-AU local AU detection head on each attention-pooled feature, is not built.
+"""JAA-Net (Shao et al.) adapted to 144x144 Big frames: ``JAANet``, the ECCV 2018 design
+(registry variant ``jaanet_2018``), ``JAANet2021``, its IJCV 2021 extension (JÂA-Net, variant
+``jaanet_2021``), and their trunk, which BigSmall++ uses as Big branch. Each variant is named
+after the published row it reproduces.
 
 Kept from JAA-Net: a 3x3 stem, two hierarchical multi-scale region (HMR) layers (per-cell
 convolutions on 8x8, 4x4 and 2x2 grids, concatenated, plus a residual), max-pooling after each,
 global feature convolutions, per-AU attention maps that pool local AU features, and an AU
-classifier over global + local features.
+classifier over global + local features. ``JAANet2021`` adds JÂA-Net's adaptive attention
+learning as far as the data allow: every AU's attention-pooled local feature feeds a local AU
+detection head of its own (output ``au_local``), whose loss (pipeline.train.loss) supervises
+and so refines that AU's attention map; the final prediction (``au``) stays global + local.
 Simplified (listed in the compute audit): no face-alignment branch and no landmark loss (the
-pipeline has no landmark labels), so the per-AU attention maps are learned from the features
-instead of being initialised at landmark-defined AU centres and refined; one logit per AU with
-weighted BCE instead of JAA-Net's two-class softmax + dice loss; input 144x144 instead of 176x176.
+pipeline has no landmark labels; the aligned cache already puts the landmarks at the template),
+so the per-AU attention maps are learned from the features instead of being initialised at
+landmark-defined AU centres and refined under JAA-Net's attention constraint; one logit per AU
+with weighted BCE instead of JAA-Net's two-class softmax + dice loss; input 144x144 instead of
+176x176.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class JaaTrunk(nn.Module):
 
 
 class JAANet(nn.Module):
-    """JAA-Net-style AU detector on single Big frames (per frame, no temporal modelling)."""
+    """JAA-Net-style AU detector (ECCV 2018) on single Big frames (per frame, no temporal
+    modelling)."""
 
     def __init__(self, tasks: Sequence[str] = ("au",), n_au: int = 12, n_frames: int = 3,
                  big_size: int = 144, hidden: int = 512):
@@ -82,12 +86,49 @@ class JAANet(nn.Module):
         side = big_size // 16
         self.heads = make_heads(self.tasks, c * side * side + n_au * c, n_au, hidden, dropout=0.5)
 
-    def forward(self, big: torch.Tensor, small: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def global_and_local(self, big: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Global features ``(B, 64 * (H/16)^2)`` and per-AU local features ``(B, n_au, 64)``
+        (attention-pooled, then each AU's own linear map and ReLU)."""
         f = self.trunk(big)  # (B, 64, H/4, W/4)
         att = torch.sigmoid(self.attention(f))  # (B, n_au, h, w)
         att = att / att.sum(dim=(2, 3), keepdim=True).clamp_min(1e-6)
         local = torch.einsum("bkhw,bchw->bkc", att, f).reshape(f.shape[0], -1, 1)
-        local = F.relu(self.local(local)).flatten(1)
+        local = F.relu(self.local(local)).reshape(f.shape[0], self.n_au, -1)
         glob = F.avg_pool2d(f, 4).flatten(1)
-        feat = torch.cat([glob, local], dim=1)
+        return glob, local
+
+    def task_outputs(self, glob: torch.Tensor, local: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The task heads on the global + local features."""
+        feat = torch.cat([glob, local.flatten(1)], dim=1)
         return {t: head(feat) for t, head in self.heads.items()}
+
+    def forward(self, big: torch.Tensor, small: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.task_outputs(*self.global_and_local(big))
+
+
+class JAANet2021(JAANet):
+    """JÂA-Net (IJCV 2021): ``JAANet`` plus one local AU detection head per AU on that AU's own
+    local feature. Returns the final ``au`` logits (global + local features, as ``JAANet``) and
+    the local logits under ``au_local``, which the loss supervises with the AU labels.
+
+    The extra head is built after every ``JAANet`` module, so a seed gives the weights of
+    ``JAANet`` for the shared modules and the same ``au`` output at initialisation.
+    """
+
+    # outputs beside the task heads: trained on the AU labels, never evaluated
+    auxiliary_outputs: tuple[str, ...] = ("au_local",)
+
+    def __init__(self, tasks: Sequence[str] = ("au",), n_au: int = 12, n_frames: int = 3,
+                 big_size: int = 144, hidden: int = 512):
+        if "au" not in tuple(tasks):
+            raise ValueError(f"JAANet2021's local AU heads need the au task, got tasks {tuple(tasks)}")
+        super().__init__(tasks, n_au, n_frames, big_size, hidden)
+        c = self.attention.in_channels
+        # per-AU local detector (grouped 1x1 conv = one linear map 64 -> 1 per AU)
+        self.local_heads = nn.Conv1d(n_au * c, n_au, kernel_size=1, groups=n_au)
+
+    def forward(self, big: torch.Tensor, small: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        glob, local = self.global_and_local(big)
+        out = self.task_outputs(glob, local)
+        out["au_local"] = self.local_heads(local.reshape(local.shape[0], -1, 1)).flatten(1)
+        return out

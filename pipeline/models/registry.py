@@ -25,7 +25,7 @@ from torch import nn
 
 from pipeline.models.baselines import DRML, AlexNet, ConvAttentionNet, EfficientPhys
 from pipeline.models.bigsmall import BigSmall
-from pipeline.models.jaanet import JAANet
+from pipeline.models.jaanet import JAANet, JAANet2021
 
 ALL_TASKS = ("au", "pulse", "resp")
 
@@ -125,8 +125,13 @@ _register("drml", "baseline", DRML, {}, ("au",), ("big",), None, "DRML (region l
 _register("alexnet", "baseline", AlexNet, {}, ("au",), ("big",), None, "AlexNet on 144x144 frames")
 _register("jaanet_2018", "baseline", JAANet, {}, ("au",), ("big",), None,
           "JAA-Net (Shao et al., ECCV 2018; Table 2 row [39]) AU detector on 144x144 frames, "
-          "simplified (no face-alignment branch, learned attention; see the compute audit); the "
-          "IJCV 2021 extension (row jaanet_2021) is not built")
+          "simplified (no face-alignment branch, learned attention; see the compute audit)")
+_register("jaanet_2021", "baseline", JAANet2021, {}, ("au",), ("big",), None,
+          "JÂA-Net (Shao et al., IJCV 2021; Table 2 row [40]): jaanet_2018 plus a local AU "
+          "detection head per AU on its attention-pooled feature, trained on the AU labels (output "
+          "au_local, an auxiliary loss term) so that local detection refines the attention maps; "
+          "the same simplifications (no face-alignment branch or landmark loss, learned attention, "
+          "weighted BCE, 144x144)")
 
 # constructors that know nothing of chunks (single-frame models)
 _NO_CHUNK_ARG = {DRML, AlexNet}

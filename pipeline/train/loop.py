@@ -9,10 +9,13 @@ kept). Everything a run writes lives in ``out_dir``:
     checkpoint.pt         end of every epoch, atomically (pipeline.train.checkpoint)
     log.csv               one row every ``log_every`` steps and at each epoch's end: epoch
                           (1-based), step (optimiser steps so far), chunks (in the row's
-                          steps), loss and loss_<task> (chunk-weighted means over the row's
-                          steps), lr, seconds (training time so far, resumed parts included)
+                          steps), loss and loss_<term> (chunk-weighted means over the row's
+                          steps; the terms are the tasks, then any auxiliary term of the model,
+                          e.g. loss_au_local), lr, seconds (training time so far, resumed parts
+                          included)
     gradient_angles.json  after the first epoch, when settings['gradient_angles']
-                          (pipeline.train.gradients.gradient_angles, plus the batch's losses)
+                          (pipeline.train.gradients.gradient_angles between the tasks' whole
+                          losses, auxiliary terms inside their task's, plus the batch's terms)
     train.json            the summary, written last: its presence means the run is complete
 
 Determinism: the model is initialised by ``build_model(seed=...)``, the training chunks and the
@@ -56,7 +59,16 @@ from pipeline.train.checkpoint import (
 )
 from pipeline.train.data import ChunkPlan, EpochBatches, plan_chunks
 from pipeline.train.gradients import gradient_angles, task_gradients
-from pipeline.train.loss import PULSE_LABELS, TASKS, MultiTaskLoss, au_counts, pos_weight_from_counts, task_label
+from pipeline.train.loss import (
+    PULSE_LABELS,
+    TASKS,
+    MultiTaskLoss,
+    au_counts,
+    loss_terms,
+    pos_weight_from_counts,
+    task_label,
+    task_losses,
+)
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.csv"
@@ -228,7 +240,8 @@ def measure_gradient_angles(model: torch.nn.Module, criterion: MultiTaskLoss, ba
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
         _, parts = criterion(twin(big, small), labels)
-        result = gradient_angles(task_gradients(parts, twin))
+        # angles between tasks: an auxiliary term (au_local) is part of its task's loss
+        result = gradient_angles(task_gradients(task_losses(parts), twin))
     result["losses"] = {t: float(v.detach()) for t, v in parts.items()}
     return result
 
@@ -379,7 +392,8 @@ def train_model(
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=s["num_workers"],
                         pin_memory=dev.type == "cuda", persistent_workers=s["num_workers"] > 0,
                         generator=torch.Generator().manual_seed(int(seed)))
-    log_cols = (["epoch", "step", "chunks", "loss"] + [f"loss_{t}" for t in tasks] + ["lr", "seconds"])
+    terms = loss_terms(tasks, getattr(model, "auxiliary_outputs", ()))
+    log_cols = (["epoch", "step", "chunks", "loss"] + [f"loss_{t}" for t in terms] + ["lr", "seconds"])
     kept = _read_log(out / LOG, epochs_done)
     if ckpt is not None and kept:
         with atomic_path(out / LOG) as tmp, open(tmp, "w", newline="") as fh:
@@ -439,7 +453,7 @@ def train_model(
             frames_done += len(plan.indices) * n
             means = epoch_win.means()
             history.append({"epoch": epoch, "seconds": seconds, "chunks": epoch_win.chunks,
-                            "loss": {"total": means["loss"], **{t: means[f"loss_{t}"] for t in tasks}}})
+                            "loss": {"total": means["loss"], **{t: means[f"loss_{t}"] for t in terms}}})
             if epoch == 1 and s["gradient_angles"]:
                 batch = fixed_batch(dataset, plan, s["batch_chunks"], seed)
                 angles = measure_gradient_angles(model, criterion, batch, dev, info.inputs, seed)

@@ -10,6 +10,10 @@ total = AU + pulse + breathing, an unweighted sum with one backward pass, where
 
 A single-task model has only its own term. Every term is a mean over the frames of the batch
 (the AU term over the coded frame x AU entries; see ``au_bce``).
+
+Auxiliary outputs (``AUXILIARY_TERMS``) add a term of their own beside their task's: JÂA-Net's
+(``jaanet_2021``) per-AU local detections ``au_local`` are trained with the AU term's weighted
+BCE, its ``pos_weight`` and its mask of coded entries, times ``AU_LOCAL_WEIGHT``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ PULSE_LABELS = ("pulse", "pos_ppg")
 # unweighted BCE. With no positive the weight multiplies nothing during training anyway; with
 # no negative the ratio would be 0 and silence the AU's loss altogether.
 DEGENERATE_POS_WEIGHT = 1.0
+# weight of the local AU detection term: 1.0, the local detections count as much as the final
+# ones (both are means over the same coded entries, so on one scale); their gradient is what
+# refines each AU's attention map
+AU_LOCAL_WEIGHT = 1.0
+# auxiliary output -> (the task whose labels supervise it, the weight of its term)
+AUXILIARY_TERMS: dict[str, tuple[str, float]] = {"au_local": ("au", AU_LOCAL_WEIGHT)}
 
 
 def task_label(task: str, pulse_label: str = "pulse") -> str:
@@ -102,7 +112,8 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], labels: Mapping[str, tor
     outputs: the model's dict task -> ``(B*N, n_au)`` logits or ``(B*N, 1)`` predictions.
     labels: label name -> targets as ``ChunkDataset`` gives them, batched: ``(B, N)`` (or
         already flat ``(B*N,)``) for pulse/resp, ``(B, N, K)`` for ``au`` plus ``au_mask``.
-    tasks: the terms to sum (a single-task model passes its one task).
+    tasks: the terms to sum (a single-task model passes its one task); an auxiliary output of
+        ``outputs`` (``AUXILIARY_TERMS``) adds its term, under its own name, beside its task's.
     """
     parts: dict[str, torch.Tensor] = {}
     for task in tasks:
@@ -116,8 +127,12 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], labels: Mapping[str, tor
             n_au = pred.shape[-1]
             target = target.reshape(-1, n_au)
             mask = labels.get("au_mask")
-            parts[task] = au_bce(pred, target.to(pred.device), pos_weight,
-                                 None if mask is None else mask.reshape(-1, n_au).to(pred.device))
+            mask = None if mask is None else mask.reshape(-1, n_au).to(pred.device)
+            target = target.to(pred.device)
+            parts[task] = au_bce(pred, target, pos_weight, mask)
+            for term, (of_task, weight) in AUXILIARY_TERMS.items():
+                if of_task == task and term in outputs:
+                    parts[term] = weight * au_bce(outputs[term], target, pos_weight, mask)
         else:
             p, t = _frames(pred), _frames(target).to(pred.device)
             if p.shape != t.shape:
@@ -127,6 +142,21 @@ def multitask_loss(outputs: Mapping[str, torch.Tensor], labels: Mapping[str, tor
         raise ValueError("no task to compute a loss for")
     total = torch.stack(list(parts.values())).sum()
     return total, parts
+
+
+def loss_terms(tasks: Sequence[str], auxiliary_outputs: Sequence[str] = ()) -> list[str]:
+    """Names of the terms ``multitask_loss`` returns for ``tasks`` and a model with
+    ``auxiliary_outputs``: the tasks, then the auxiliary terms whose task is among them."""
+    return [*tasks, *(a for a in auxiliary_outputs if a in AUXILIARY_TERMS and AUXILIARY_TERMS[a][0] in tasks)]
+
+
+def task_losses(parts: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each task's whole loss: its own term plus its auxiliary terms (``au`` + ``au_local``)."""
+    out = {t: v for t, v in parts.items() if t not in AUXILIARY_TERMS}
+    for term, (task, _) in AUXILIARY_TERMS.items():
+        if term in parts:
+            out[task] = out[task] + parts[term] if task in out else parts[term]
+    return out
 
 
 class MultiTaskLoss(nn.Module):

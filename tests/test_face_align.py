@@ -223,8 +223,8 @@ def test_sheet_rows_name_known_cache_variants_and_the_dag_builds_them() -> None:
     assert stage("evaluate").inputs(cfg, job)["cache"] == "data/cache/bp4d-aligned"
     assert stage("train").inputs(cfg, {"run": "table2/drml", "fold": "fold1"})["cache"] == "data/cache/bp4d"
     aligned_rows = {r.name for r in cfg.runs("train") if r.cache == "aligned"}
-    assert aligned_rows == {"drml_aligned", "alexnet_aligned", "jaanet_2018_aligned", "big_branch_aligned",
-                            "bigsmall_aligned", "bigsmall_pp_aligned"}
+    assert aligned_rows == {"drml_aligned", "alexnet_aligned", "jaanet_2018_aligned", "jaanet_2021_aligned",
+                            "big_branch_aligned", "bigsmall_aligned", "bigsmall_pp_aligned"}
     bad = copy.deepcopy(sheet)
     bad["experiments"]["table2"]["runs"]["drml_aligned"]["cache"] = "tilted"
     with pytest.raises(ConfigError, match=r"key 'experiments\.table2\.runs\.drml_aligned\.cache': no cache variant"):

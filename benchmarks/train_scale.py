@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     ap.add_argument("--set", nargs="*", default=[], help="train settings over params.yaml, key=value (YAML)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
+    ap.add_argument("--seed", type=int, default=None, help="default: params.yaml's seed")
     args = ap.parse_args()
     params = load_params(args.params)
     settings = {**params["train"], **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}}
@@ -51,7 +52,7 @@ def main() -> None:
     trials = fold_trials(args.cache, args.splits, args.fold, "train")
     t0 = time.perf_counter()
     summary = train_model(variant=args.variant, tasks=tasks, cache_root=args.cache, train_trials=trials,
-                          settings=settings, seed=int(params["seed"]), out_dir=work / "model" / "all",
+                          settings=settings, seed=int(params["seed"] if args.seed is None else args.seed), out_dir=work / "model" / "all",
                           progress=False)
     t_train = time.perf_counter() - t0
     metrics = evaluate_fold(checkpoints={"all": work / "model" / "all" / "checkpoint.pt"}, cache_root=args.cache,
@@ -59,7 +60,8 @@ def main() -> None:
                             settings=params["evaluate"], out_dir=work / "eval", progress=False)
     t_all = time.perf_counter() - t0
     base = metrics.get("baselines", {})
-    out = {"variant": args.variant, "tasks": tasks, "fold": args.fold, "settings": {k: settings[k] for k in (
+    out = {"variant": args.variant, "tasks": tasks, "fold": args.fold,
+           "seed": int(params["seed"] if args.seed is None else args.seed), "settings": {k: settings[k] for k in (
         "epochs", "batch_chunks", "lr", "max_chunks", "precision")},
            "train_s": round(t_train, 1), "total_s": round(t_all, 1),
            "steps": summary.get("steps"), "frames_per_s": summary.get("frames_per_s"),
@@ -70,9 +72,11 @@ def main() -> None:
         out["au_acc"] = metrics["au"]["accuracy_mean"]
     if "pulse" in tasks:
         out["hr_mae"] = metrics["pulse"]["hr_mae"]
+        out["hr_trials"] = [metrics["pulse"]["n_trials"], metrics["pulse"].get("n_excluded_trials", 0)]
         out["hr_mae_train_mean"] = base.get("hr_train_mean", {}).get("hr_mae")
     if "resp" in tasks:
         out["rr_mae"] = metrics["resp"]["rr_mae"]
+        out["rr_trials"] = [metrics["resp"]["n_trials"], metrics["resp"].get("n_excluded_trials", 0)]
         out["rr_mae_train_mean"] = base.get("rr_train_mean", {}).get("rr_mae")
     print(json.dumps(out, indent=1, default=str))
     if args.keep is None:

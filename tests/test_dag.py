@@ -112,3 +112,25 @@ def test_narrowing_datasets_narrows_the_jobs_and_the_runs():
     # Table 1 trains on BP4D+: left out with it
     assert names == {"generate-ubfc", "ingest-ubfc", "splits-ubfc", "preprocess-ubfc",
                      "unsupervised-baselines-ubfc", "compute_audit-compute_audit-all_variants", "report"}
+
+
+def test_a_train_job_tracks_the_default_keys_its_row_does_not_override():
+    """A row that sets epochs, lr and max_chunks is not retrained when those defaults change (its
+    resolved settings do not), but is when any other default or its own row changes."""
+    params, sheet = validate_configuration(ROOT / "params.yaml", ROOT / "experiments.yaml")
+    runs = sheet["experiments"]["table1"]["runs"]
+    runs["small_branch"]["overrides"] = {"epochs": 5, "lr": 0.001, "max_chunks": None, "pulse_label": {"bp4d": "ppg"}}
+    runs["big_branch"]["overrides"] = {}
+    cfg = Config(params, sheet)
+    train = next(s for s in STAGES if s.name == "train")
+    keys = {name: {(p.file, p.key) for p in train.params(cfg, {"run": f"table1/{name}", "fold": "fold1"})}
+            for name in ("small_branch", "big_branch")}
+    every_key = {("params.yaml", f"train.{k}") for k in params["train"]}
+    row = ("experiments.yaml", "experiments.table1.runs.{}")
+    assert keys["big_branch"] == {("params.yaml", "seed"), *every_key, (row[0], row[1].format("big_branch"))}
+    # a mapping override is merged into the default, so the default stays tracked
+    assert keys["small_branch"] == {("params.yaml", "seed"), (row[0], row[1].format("small_branch")),
+                                    *(every_key - {("params.yaml", f"train.{k}") for k in ("epochs", "lr", "max_chunks")})}
+    # the same keys in dvc.yaml
+    doc = yaml.safe_load(render(cfg))["stages"]["train-table1-small_branch-fold1"]["params"]
+    assert "train.batch_chunks" in doc and "train.pulse_label" in doc and "train.epochs" not in doc

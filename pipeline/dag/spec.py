@@ -15,7 +15,7 @@ import string
 from typing import Callable
 
 from pipeline.dag.closure import import_closure
-from pipeline.experiments.sheet import Run, active_runs, cache_dir, get_run, run_folds
+from pipeline.experiments.sheet import STAGE_SECTIONS, Run, active_runs, cache_dir, get_run, run_folds
 
 SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
@@ -141,8 +141,24 @@ def _each_cache_variant(cfg: Config) -> list[dict[str, str]]:
 
 
 def _run_params(section_keys: tuple[str, ...]) -> Callable[[Config, dict[str, str]], list[Param]]:
+    """The params of a row's job: ``section_keys``, with the row's own stage section narrowed to
+    the keys its overrides do not replace, plus the row itself in the sheet. A row that sets
+    ``epochs`` is then not re-run when the default ``train.epochs`` changes (its resolved
+    settings did not), while an edit of its row re-runs it."""
+
     def params(cfg: Config, job: dict[str, str]) -> list[Param]:
-        return [*(Param(k) for k in section_keys), Param(cfg.run(job["run"]).tracked_key, SHEET)]
+        run = cfg.run(job["run"])
+        own = STAGE_SECTIONS.get(run.stage)
+        out: list[Param] = []
+        for key in section_keys:
+            if key != own:
+                out.append(Param(key))
+                continue
+            overrides = run.row.get("overrides") or {}
+            # a mapping override is merged key by key (the default still shapes the rest of it)
+            out.extend(Param(f"{key}.{k}") for k in cfg.params.get(key, {})
+                       if k not in overrides or isinstance(overrides[k], dict))
+        return [*out, Param(run.tracked_key, SHEET)]
     return params
 
 

@@ -799,3 +799,22 @@ def test_alignment_gain_measures_an_unaligned_row_below_the_floor_from_the_floor
     text = alignment_gain(entries, 2)
     assert text.endswith("mean gain over 1 aligned pair(s) +19.00 (published +8.00; "
                          "big_branch_aligned +19.00 (from all-positive)): holds.")
+
+
+def test_training_scale_statements_name_each_runs_scale_and_the_papers() -> None:
+    from pipeline.report.items.learned import paper_scale_text, training_scale_text
+
+    scale = {"epochs": 10, "updates": 4040, "batch_chunks": 16, "lr": 0.0003, "precision": "bf16", "max_chunks": None,
+             "frames_per_epoch": 19350, "n_train_trials": 75, "train_seconds": 110.0}
+    other_fold = {**scale, "updates": 4080, "frames_per_epoch": 19539, "n_train_trials": 76}
+    two_models = {"fold1": {"pulse": scale, "resp": scale}, "fold2": {"pulse": other_fold, "resp": other_fold}}
+    assert training_scale_text("table1/small_branch", two_models) == (
+        "table1/small_branch (pulse, resp models): 10 epochs, 4,040-4,080 updates of 16 chunks at lr 0.0003 (bf16), "
+        "19,350-19,539 training frames per epoch from 75-76 trials")
+    one = {"fold1": {"all": {**scale, "epochs": 1, "updates": 404, "max_chunks": 800}}}
+    assert training_scale_text("table1/bigsmall", one) == (
+        "table1/bigsmall: 1 epoch, 404 updates of 16 chunks at lr 0.0003 (bf16, a subsample of 800 chunks), "
+        "19,350 training frames per epoch from 75 trials")
+    assert "not recorded" in training_scale_text("table1/bigsmall", None)
+    assert paper_scale_text().startswith("The paper trained 5 epochs of batches of 180 chunks of 3 frames at lr 0.001 "
+                                         "(AdamW, fp32)")

@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 
 from pipeline.config import load_params
+from pipeline.experiments.aggregate_job import aggregate_experiment
 from pipeline.experiments.evaluate_job import evaluate_run_fold
 from pipeline.experiments.runs import task_groups
 from pipeline.experiments.sheet import active_runs, load_sheet, run_settings
 from pipeline.experiments.train_job import train_run_fold
 from pipeline.preprocess import preprocess_trials
+from pipeline.report.items.learned import training_scale_text
 from tests.test_preprocess import make_trial, small_settings
 from tests.test_train import pulse_wave
 
@@ -122,3 +124,19 @@ def test_every_training_row_trains_and_scores(run, caches, tmp_path: Path) -> No
     for task in ("pulse", "resp"):
         if task in run.row["tasks"]:
             assert metrics[task]["n_trials"] + metrics[task].get("n_excluded_trials", 0) == 1
+    # each model's training scale travels with the metrics into the aggregate and the report
+    scale = {"epochs": settings["epochs"], "updates": 2 * settings["epochs"], "batch_chunks": 2,
+             "lr": settings["lr"], "precision": settings["precision"], "max_chunks": 4, "frames_per_epoch": 12,
+             "n_train_trials": 2}
+    for group in groups:
+        recorded = dict(metrics["models"][group]["training"])
+        assert recorded.pop("train_seconds") > 0 and recorded == scale
+    aggregate_experiment(load_sheet(ROOT / "experiments.yaml"), run.experiment, [tmp_path / "eval" / "metrics.json"],
+                         tmp_path / "aggregate.csv")
+    training = json.loads((tmp_path / "aggregate.json").read_text())["runs"][run.id]["training"]
+    assert set(training) == {"fold1"} and set(training["fold1"]) == set(groups)
+    text = training_scale_text(run.id, training)
+    epochs = f"{settings['epochs']} epoch{'' if settings['epochs'] == 1 else 's'}"
+    assert text.startswith(run.id) and (f"{epochs}, {2 * settings['epochs']} updates of 2 chunks "
+                                        f"at lr {settings['lr']} ({settings['precision']}, a subsample of 4 chunks), "
+                                        "12 training frames per epoch from 2 trials") in text

@@ -101,6 +101,21 @@ def _train_rates(cache_root: Path, trial_ids: Sequence[str], task: str, n: int) 
     return out
 
 
+TRAINING_SCALE_KEYS = ("batch_chunks", "lr", "precision", "max_chunks")
+
+
+def training_scale(info: dict[str, Any]) -> dict[str, Any]:
+    """How much training a checkpoint had (the report puts it beside the paper's): epochs,
+    updates, batch, lr, precision, chunk subsample, training frames per epoch and trials."""
+    settings = info.get("settings") or {}
+    epochs, frames = info.get("epoch"), info.get("frames")  # frames: all epochs' together
+    return {"epochs": epochs, "updates": info.get("step"),
+            **{k: settings.get(k) for k in TRAINING_SCALE_KEYS},
+            "frames_per_epoch": frames // epochs if frames is not None and epochs else None,
+            "n_train_trials": len(info.get("train_trials") or []),
+            "train_seconds": info.get("train_seconds")}
+
+
 def evaluate_fold(
     *,
     checkpoints: dict[str, Path],
@@ -173,7 +188,8 @@ def evaluate_fold(
     records: list[dict[str, Any]] = []
     n_frames_total = 0
     no_au_labels: list[str] = []
-    model_doc = {g: {"variant": getattr(m, "variant", None), "checkpoint": str(checkpoints[g])}
+    model_doc = {g: {"variant": getattr(m, "variant", None), "checkpoint": str(checkpoints[g]),
+                     "training": training_scale(getattr(m, "checkpoint_info", {}))}
                  for g, m in models.items()}
     preds = iter_predictions(models, cache_root, test_ids, tasks=tasks, device=device,
                              batch_chunks=int(settings.get("batch_chunks", DEFAULT_BATCH_CHUNKS)),

@@ -20,6 +20,8 @@ def aggregate_experiment(sheet: dict, experiment: str, metrics_paths: list[Path]
     metric, mean, std, n_folds, one column per fold) and a JSON beside it with each run's
     published rows. The run and fold of each metrics file come from the file itself."""
     by_run: dict[str, dict[str, Path]] = {}
+    # per run and fold, each task model's training scale (epochs, updates, batch, lr, ...)
+    training: dict[str, dict[str, dict]] = {}
     for path in map(Path, metrics_paths):
         try:
             doc = json.loads(path.read_text())
@@ -29,6 +31,8 @@ def aggregate_experiment(sheet: dict, experiment: str, metrics_paths: list[Path]
         if not run_id or not fold:
             raise InputError(path, "no 'run' and 'fold' (re-run the evaluate job)")
         by_run.setdefault(str(run_id), {})[str(fold)] = path
+        training.setdefault(str(run_id), {})[str(fold)] = {
+            group: model.get("training") for group, model in (doc.get("models") or {}).items()}
     runs = {r.id: r for r in runs_of(sheet) if r.experiment == experiment}
     unknown = sorted(set(by_run) - set(runs))
     if unknown:
@@ -40,7 +44,7 @@ def aggregate_experiment(sheet: dict, experiment: str, metrics_paths: list[Path]
         tables.append(table)
         entry = {"variant": runs[run_id].row.get("variant"), "tasks": runs[run_id].row["tasks"],
                  "published": runs[run_id].published, **aggregate_to_dict(table.drop(columns="run")),
-                 "sources": {f: str(p) for f, p in paths.items()}}
+                 "sources": {f: str(p) for f, p in paths.items()}, "training": training[run_id]}
         _rate_cis(entry["metrics"], [p.parent / "predictions.csv" for p in paths.values()])
         doc["runs"][run_id] = entry
     combined = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["run", "metric"])

@@ -123,3 +123,22 @@ def value(table: str, row: str, metric: str, path: str | Path = PUBLISHED_PATH) 
         raise KeyError(f"published table '{table}' has no metric '{metric}'; metrics: {', '.join(entry['metrics'])}")
     got = entry["rows"][row]["values"].get(metric)
     return None if got is None else float(got)
+
+
+PAPER_TRAINING_PATH = Path(__file__).resolve().parent / "paper_training.yaml"
+PAPER_TRAINING_KEYS = ("source", "optimizer", "lr", "epochs", "batch_chunks", "chunk_length", "precision",
+                       "training_data")
+
+
+def paper_training(path: str | Path = PAPER_TRAINING_PATH) -> dict:
+    """The paper's training scale of the BP4D+ models (``paper_training.yaml``)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except yaml.YAMLError:
+        raise InputError(path, "not valid YAML") from None
+    missing = [k for k in PAPER_TRAINING_KEYS if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise InputError(path, f"lacks key '{missing[0]}'")
+    return data

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from pipeline.reference.au_class_weights import published_all_positive_f1
+from pipeline.reference.papers import paper_training
 from pipeline.report import tables as T
 from pipeline.report.items.base import (
     ItemOutput, Published, ReportContext, ReportItem, clean, fragment, table_files, wide,
@@ -67,6 +68,49 @@ def _best_marks(long: pd.DataFrame, pub: pd.DataFrame) -> list[str]:
         marks.append("both" if hit_ours and hit_theirs else "reproduced" if hit_ours else
                      "published" if hit_theirs else "")
     return marks
+
+
+def _span(values: list) -> str:
+    """One value, or the range over folds where they differ."""
+    known = sorted({v for v in values if v is not None})
+    if not known:
+        return "?"
+    fmt = (lambda v: f"{v:,}") if all(isinstance(v, int) for v in known) else str
+    return fmt(known[0]) if len(known) == 1 else f"{fmt(known[0])}-{fmt(known[-1])}"
+
+
+def training_scale_text(run_id: str, training: dict | None) -> str:
+    """What one run's models were trained with, over its folds (from the evaluate jobs' record
+    of each checkpoint)."""
+    if not training:
+        return f"{run_id}: training scale not recorded (re-run its evaluate and aggregate jobs)"
+    by_group: dict[str, list[dict]] = {}
+    for fold_models in training.values():
+        for group, scale in (fold_models or {}).items():
+            if scale:
+                by_group.setdefault(group, []).append(scale)
+    texts = {}
+    for group, scales in sorted(by_group.items()):
+        def col(key: str) -> str:
+            return _span([s.get(key) for s in scales])
+        epochs = col("epochs")
+        subsample = "" if all(s.get("max_chunks") is None for s in scales) else f", a subsample of {col('max_chunks')} chunks"
+        texts[group] = (f"{epochs} epoch{'' if epochs == '1' else 's'}, {col('updates')} updates of "
+                        f"{col('batch_chunks')} chunks at lr {col('lr')} ({col('precision')}{subsample}), "
+                        f"{col('frames_per_epoch')} training frames per epoch from {col('n_train_trials')} trials")
+    if not texts:
+        return f"{run_id}: training scale not recorded (re-run its evaluate and aggregate jobs)"
+    if len(set(texts.values())) == 1:
+        groups = "" if list(texts) == ["all"] else f" ({', '.join(texts)} models)"
+        return f"{run_id}{groups}: {next(iter(texts.values()))}"
+    return f"{run_id}: " + "; ".join(f"{g} model {t}" for g, t in texts.items())
+
+
+def paper_scale_text() -> str:
+    ref = paper_training()
+    return (f"The paper trained {ref['epochs']} epochs of batches of {ref['batch_chunks']} chunks of "
+            f"{ref['chunk_length']} frames at lr {ref['lr']} ({ref['optimizer']}, {ref['precision']}) on "
+            f"{ref['training_data']} ({ref['source']}).")
 
 
 class LearnedTable(ReportItem):
@@ -161,6 +205,7 @@ class LearnedTable(ReportItem):
                              "difference": mean - published})
             for metric, (what, source, _) in TRIVIAL.items():
                 entry[f"trivial_{metric}"] = clean(_metric(run, source))
+            entry["training_scale"] = training_scale_text(run_id, run.get("training"))
             entries[run_id] = entry
         reference = published_all_positive_f1(self.dataset) if "au_f1" in pub.columns else None
         if reference is not None:
@@ -182,17 +227,22 @@ class LearnedTable(ReportItem):
             "reproduced minus published. 95% CI: for HR and RR a bootstrap over test subjects of the metric on all "
             "test trials; otherwise the t-interval of the per-fold values (none with one fold). \"best\": the best "
             "reproduced value of the metric among the runs, and the best published value of the table (the paper's "
-            "bold).</p>\n{{ table }}\n<h4>What the numbers say</h4>\n"
+            "bold).</p>\n{{ table }}\n<h4>Training scale</h4>\n<p>{{ paper_scale }} The runs here, per fold:</p>\n"
+            "<ul>{% for s in scales %}<li>{{ s }}</li>{% endfor %}</ul>\n"
+            "<p>Where a run trained less than the paper did (fewer epochs, updates, subjects or frames), its numbers "
+            "measure what that scale learns, read beside the trivial predictors, not the paper's models.</p>\n"
+            "<h4>What the numbers say</h4>\n"
             "<ul>{% for s in statements %}<li>{{ s }}</li>{% endfor %}</ul>",
             origin=ctx.origin(self.dataset), reference=pub.attrs["source"], table=wide(long, ctx.digits, signed=("difference",)),
-            statements=statements)
+            statements=statements, paper_scale=paper_scale_text(),
+            scales=[e["training_scale"] for e in entries.values()])
         # the headline keeps each run once: under its own experiment
         headline = {run_id.split("/", 1)[1]: {m: e[m]["reproduced"] for m in HEADLINE
                                               if m in e and e[m]["reproduced"] is not None}
                     for run_id, e in entries.items() if run_id.startswith(f"{self.experiment}/")}
         key = self.output_key or self.experiment
         return ItemOutput(html, table_files(key, long, ctx.digits),
-                          {key: {"runs": entries, "statements": statements,
+                          {key: {"runs": entries, "statements": statements, "paper_training": paper_scale_text(),
                                  "au_f1_all_positive_published_data": clean(reference)}},
                           headline={} if self.output_key else {self.experiment: headline})
 

@@ -91,13 +91,12 @@ def training_scale_text(run_id: str, training: dict | None) -> str:
                 by_group.setdefault(group, []).append(scale)
     texts = {}
     for group, scales in sorted(by_group.items()):
-        def col(key: str) -> str:
-            return _span([s.get(key) for s in scales])
-        epochs = col("epochs")
-        subsample = "" if all(s.get("max_chunks") is None for s in scales) else f", a subsample of {col('max_chunks')} chunks"
-        texts[group] = (f"{epochs} epoch{'' if epochs == '1' else 's'}, {col('updates')} updates of "
-                        f"{col('batch_chunks')} chunks at lr {col('lr')} ({col('precision')}{subsample}), "
-                        f"{col('frames_per_epoch')} training frames per epoch from {col('n_train_trials')} trials")
+        c = {key: _span([s.get(key) for s in scales]) for key in
+             ("epochs", "updates", "batch_chunks", "lr", "precision", "max_chunks", "frames_per_epoch", "n_train_trials")}
+        subsample = "" if all(s.get("max_chunks") is None for s in scales) else f", a subsample of {c['max_chunks']} chunks"
+        texts[group] = (f"{c['epochs']} epoch{'' if c['epochs'] == '1' else 's'}, {c['updates']} updates of "
+                        f"{c['batch_chunks']} chunks at lr {c['lr']} ({c['precision']}{subsample}), "
+                        f"{c['frames_per_epoch']} training frames per epoch from {c['n_train_trials']} trials")
     if not texts:
         return f"{run_id}: training scale not recorded (re-run its evaluate and aggregate jobs)"
     if len(set(texts.values())) == 1:

@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=None, help="default: params.yaml's seed")
     args = ap.parse_args()
     params = load_params(args.params)
+    seed = int(params["seed"] if args.seed is None else args.seed)
     settings = {**params["train"], **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}}
     settings["pulse_label"] = settings["pulse_label"].get("bp4d", settings["pulse_label"]["default"]) \
         if isinstance(settings["pulse_label"], dict) else settings["pulse_label"]
@@ -52,7 +53,7 @@ def main() -> None:
     trials = fold_trials(args.cache, args.splits, args.fold, "train")
     t0 = time.perf_counter()
     summary = train_model(variant=args.variant, tasks=tasks, cache_root=args.cache, train_trials=trials,
-                          settings=settings, seed=int(params["seed"] if args.seed is None else args.seed), out_dir=work / "model" / "all",
+                          settings=settings, seed=seed, out_dir=work / "model" / "all",
                           progress=False)
     t_train = time.perf_counter() - t0
     metrics = evaluate_fold(checkpoints={"all": work / "model" / "all" / "checkpoint.pt"}, cache_root=args.cache,
@@ -61,7 +62,7 @@ def main() -> None:
     t_all = time.perf_counter() - t0
     base = metrics.get("baselines", {})
     out = {"variant": args.variant, "tasks": tasks, "fold": args.fold,
-           "seed": int(params["seed"] if args.seed is None else args.seed), "settings": {k: settings[k] for k in (
+           "seed": seed, "settings": {k: settings[k] for k in (
         "epochs", "batch_chunks", "lr", "max_chunks", "precision")},
            "train_s": round(t_train, 1), "total_s": round(t_all, 1),
            "steps": summary.get("steps"), "frames_per_s": summary.get("frames_per_s"),

@@ -155,6 +155,11 @@ def _run_params(section_keys: tuple[str, ...]) -> Callable[[Config, dict[str, st
                 out.append(Param(key))
                 continue
             overrides = run.row.get("overrides") or {}
+            if not overrides:
+                # every key shapes the job: track the section as one value, as before per-key
+                # tracking existed, so that results of such rows stay up to date
+                out.append(Param(key))
+                continue
             # a mapping override is merged key by key (the default still shapes the rest of it)
             out.extend(Param(f"{key}.{k}") for k in cfg.params.get(key, {})
                        if k not in overrides or isinstance(overrides[k], dict))

@@ -112,7 +112,7 @@ def training_scale(info: dict[str, Any]) -> dict[str, Any]:
     return {"epochs": epochs, "updates": info.get("step"),
             **{k: settings.get(k) for k in TRAINING_SCALE_KEYS},
             "frames_per_epoch": frames // epochs if frames is not None and epochs else None,
-            "n_train_trials": len(info.get("train_trials") or []),
+            "n_train_trials": len(info["train_trials"]) if info.get("train_trials") is not None else None,
             "train_seconds": info.get("train_seconds")}
 
 

@@ -21,15 +21,19 @@ from pipeline.errors import InputError
 PUBLISHED_PATH = Path(__file__).resolve().parent / "published.yaml"
 
 
-@functools.lru_cache(maxsize=4)
-def _load(path: str) -> dict:
+def _read_yaml(path: str | Path) -> Any:
     try:
         with open(path) as fh:
-            data = yaml.safe_load(fh)
+            return yaml.safe_load(fh)
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
     except yaml.YAMLError:
         raise InputError(path, "not valid YAML") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> dict:
+    data = _read_yaml(path)
     _check(data, path)
     return data
 
@@ -132,12 +136,7 @@ PAPER_TRAINING_KEYS = ("source", "optimizer", "lr", "epochs", "batch_chunks", "c
 
 def paper_training(path: str | Path = PAPER_TRAINING_PATH) -> dict:
     """The paper's training scale of the BP4D+ models (``paper_training.yaml``)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except yaml.YAMLError:
-        raise InputError(path, "not valid YAML") from None
+    data = _read_yaml(path)
     missing = [k for k in PAPER_TRAINING_KEYS if not isinstance(data, dict) or k not in data]
     if missing:
         raise InputError(path, f"lacks key '{missing[0]}'")

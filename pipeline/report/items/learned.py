@@ -219,6 +219,7 @@ class LearnedTable(ReportItem):
                                            "95% CI high", "published", "difference"])
         long["best"] = _best_marks(long, pub)
         statements = self._statements(ctx, runs, entries)
+        paper_scale = paper_scale_text()
         if reference is not None:
             statements = [self._published_floor(pub, reference, ctx.digits)] + statements
         html = fragment(
@@ -233,7 +234,7 @@ class LearnedTable(ReportItem):
             "<h4>What the numbers say</h4>\n"
             "<ul>{% for s in statements %}<li>{{ s }}</li>{% endfor %}</ul>",
             origin=ctx.origin(self.dataset), reference=pub.attrs["source"], table=wide(long, ctx.digits, signed=("difference",)),
-            statements=statements, paper_scale=paper_scale_text(),
+            statements=statements, paper_scale=paper_scale,
             scales=[e["training_scale"] for e in entries.values()])
         # the headline keeps each run once: under its own experiment
         headline = {run_id.split("/", 1)[1]: {m: e[m]["reproduced"] for m in HEADLINE
@@ -241,7 +242,7 @@ class LearnedTable(ReportItem):
                     for run_id, e in entries.items() if run_id.startswith(f"{self.experiment}/")}
         key = self.output_key or self.experiment
         return ItemOutput(html, table_files(key, long, ctx.digits),
-                          {key: {"runs": entries, "statements": statements, "paper_training": paper_scale_text(),
+                          {key: {"runs": entries, "statements": statements, "paper_training": paper_scale,
                                  "au_f1_all_positive_published_data": clean(reference)}},
                           headline={} if self.output_key else {self.experiment: headline})
 

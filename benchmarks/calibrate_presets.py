@@ -15,8 +15,10 @@ The scratch folder keeps each run's manifests, splits, predictions and metrics; 
 videos and chunk caches (gigabytes per run) are deleted unless ``--keep`` is given.
 
 Trials per dataset (``--trials``, default 24): BP4D+ subjects x 4 AU-coded tasks (subjects taken
-from the three published folds in turn, no injected defects), UBFC-rPPG subjects, PURE persons x
-6 setups with whole multiples of six persons (36 trials for the default). Subjects rotate over the
+from the three published folds in turn, no injected defects), PURE persons x 6 setups with whole
+multiples of six persons (36 trials for the default). UBFC-rPPG always has the real dataset's 42
+subjects, so that its four subjects whose oximeter lost the pulse weigh as they do in the
+published error. Subjects rotate over the
 six skin types, so use multiples of six subjects for figures comparable across seeds. Video sizes and durations are those of params.yaml, so the figures describe the default
 reproduction's data.
 """
@@ -49,6 +51,10 @@ DATASETS = ("bp4d", "ubfc", "pure")
 PUBLISHED_TABLE = {"bp4d": "paper_table2", "pure": "paper_table3_pure", "ubfc": "paper_table3_ubfc"}
 METHODS = ("POS", "CHROM")
 BP4D_TASKS = 4
+# the 42 subject numbers of the real UBFC-rPPG DATASET_2; the published errors are over all of them,
+# the four whose oximeter lost the pulse (11, 18, 20, 24; params synth.ubfc.oximeter_lost_pulse)
+# among them
+UBFC_SUBJECTS = (1, 3, 4, 5, 8, 9, *range(10, 19), 20, *range(22, 28), *range(30, 50))
 
 
 def _bp4d_subjects(n: int) -> list[str]:
@@ -72,7 +78,7 @@ def calibration_params(preset: str, seed: int, trials: int) -> dict:
     s["datasets"] = list(DATASETS)
     s["difficulty"] = preset
     s["bp4d"].update(subjects=_bp4d_subjects(max(1, round(trials / BP4D_TASKS))), defects={}, missing_trials=[])
-    s["ubfc"]["subjects"] = list(range(1, trials + 1))
+    s["ubfc"]["subjects"] = list(UBFC_SUBJECTS)
     # whole rotations of the six skin types, so that the seeds differ in draws, not in tones
     s["pure"]["persons"] = list(range(1, 6 * max(1, round(trials / 36)) + 1))
     s["pure"]["setups"] = [1, 2, 3, 4, 5, 6]
@@ -117,7 +123,9 @@ def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path, ke
     rows = rows[rows["status"] == "ok"]
     trials = json.loads((raw / "_truth" / "summary.json").read_text())["trials"]
     skin_type = {t["trial_id"]: t["fitzpatrick"] for t in trials}
-    errors = [(m, int(skin_type[t]), float(e)) for m, t, e in zip(rows["method"], rows["trial_id"], rows["abs_err"])]
+    defect = {t["trial_id"]: t.get("defect") or "" for t in trials}
+    errors = [(m, int(skin_type[t]), float(e), defect[t])
+              for m, t, e in zip(rows["method"], rows["trial_id"], rows["abs_err"])]
     if not keep:  # videos and chunk caches take gigabytes per run: keep only manifests and results
         for folder in (raw, cache):
             shutil.rmtree(folder, ignore_errors=True)
@@ -143,7 +151,7 @@ def main() -> None:
     jobs = [(args.preset, seed, ds, args.trials, workdir, args.keep, args.sheet) for seed in args.seeds for ds in args.datasets]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(measure, *zip(*jobs)))
-    print(f"preset {args.preset}: trial-level HR MAE (bpm), seeds {args.seeds}, about {args.trials} trials each")
+    print(f"preset {args.preset}: trial-level HR MAE (bpm), seeds {args.seeds}, trials per seed and method as listed")
     print("| dataset | method | trials | MAE per seed | mean | std | published | ratio |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for ds in args.datasets:
@@ -154,10 +162,19 @@ def main() -> None:
             ratio = f"{maes.mean() / pub:.2f}" if pub else "-"
             print(f"| {ds} | {m} | {rows[0][m]['n']} | {', '.join(f'{x:.2f}' for x in maes)} | {maes.mean():.2f} "
                   f"| {maes.std(ddof=1) if len(maes) > 1 else 0.0:.2f} | {pub if pub else '-'} | {ratio} |")
-    errors = pd.DataFrame([e for r in results for e in r["errors"]], columns=["method", "fitzpatrick", "abs_err"])
-    by_type = errors.pivot_table(index="method", columns="fitzpatrick", values="abs_err", aggfunc="mean")
-    print(f"\nMAE (bpm) per Fitzpatrick type over all {len(errors) // len(METHODS)} trials of these datasets and seeds")
+    errors = pd.DataFrame([(r["dataset"], *e) for r in results for e in r["errors"]],
+                          columns=["dataset", "method", "fitzpatrick", "abs_err", "defect"])
+    sound = errors[errors["defect"] == ""]
+    by_type = sound.pivot_table(index="method", columns="fitzpatrick", values="abs_err", aggfunc="mean")
+    print(f"\nMAE (bpm) per Fitzpatrick type over the {len(sound) // len(METHODS)} trials of these datasets and "
+          "seeds whose ground truth is sound")
     print(by_type.round(2).to_string())
+    flawed = errors[errors["defect"] != ""]
+    if not flawed.empty:
+        print("\nMAE (bpm) of the trials with and without a defect in their ground truth (all seeds)")
+        split = errors.assign(ground_truth=np.where(errors["defect"] == "", "sound", errors["defect"]))
+        table = split.groupby(["dataset", "ground_truth", "method"])["abs_err"].agg(["count", "mean", "median"])
+        print(table.round(2).to_string())
     total = sum(r["seconds"] for r in results)
     print(f"stage time: {total:.0f} s in all ({workdir})")
 

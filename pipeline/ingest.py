@@ -19,9 +19,14 @@ Two checks look beyond one trial:
   its first frames, frame count, every aligned label) and, of trials with equal fingerprints,
   the first in the layout's order is kept and the others are excluded as duplicates of it.
 
+A label that is readable but implausible is flagged, not silently scored: a trial whose
+device-recorded heart rate sits below ``ingest.min_recorded_hr_bpm`` for most of it (an oximeter
+that lost the finger) gets a ``warning``, and ``ingest.implausible_recorded_hr`` decides whether it
+stays (the published protocol of the dataset keeps it) or is excluded with the warning as reason.
+
 Outputs: ``manifest.csv`` (columns ``MANIFEST_COLUMNS``; ``au_uncoded_frames`` counts the
 frames inside the AU-coded segment that lack a code for at least one AU) and
-``manifest.json`` next to it (provenance, counts by reason, duplicate groups).
+``manifest.json`` next to it (provenance, counts by reason, duplicate groups, warned trials).
 """
 
 from __future__ import annotations
@@ -111,11 +116,32 @@ def check_trial(data: TrialData, expected_fps: float, cfg: dict) -> None:
             raise Excluded("frame count mismatch", f"decoded {n}, expected {data.n_frames}")
 
 
+IMPLAUSIBLE_HR_KIND = "recorded heart rate implausible"
+
+
+def recorded_rate_warning(data: TrialData, min_bpm: float) -> str:
+    """A warning when the device's recorded heart rate (``hr_bpm``) sits below ``min_bpm`` for most
+    of the trial: its pulse label then most likely holds no pulse (an oximeter that lost the
+    finger, as on four subjects of the real UBFC-rPPG); empty when plausible or not recorded."""
+    rate = data.signals.get("hr_bpm")
+    if rate is None:
+        return ""
+    rate = np.asarray(rate, float)
+    rate = rate[np.isfinite(rate)]
+    if rate.size == 0:
+        return ""
+    median = float(np.median(rate))
+    if median >= min_bpm:
+        return ""
+    return (f"{IMPLAUSIBLE_HR_KIND} (median {median:.1f} bpm < {min_bpm:g}): "
+            "the pulse label most likely holds no pulse")
+
+
 def _row(ref: TrialRef) -> dict[str, Any]:
     return {"dataset": ref.dataset, "trial_id": ref.trial_id, "subject": ref.subject,
             "task": ref.task, "n_frames": None, "fps": None, "duration_s": None,
             "pulse_len": None, "resp_len": None, "au_len": None, "au_start": None,
-            "au_stop": None, "au_uncoded_frames": None, "status": "ok", "reason": ""}
+            "au_stop": None, "au_uncoded_frames": None, "status": "ok", "reason": "", "warning": ""}
 
 
 def fingerprint(data: TrialData, n_frames: int = FINGERPRINT_FRAMES) -> str:
@@ -184,6 +210,11 @@ def ingest(dataset: str, raw: Path, cfg: dict) -> tuple[pd.DataFrame, Counter]:
             if dataset in ("bp4d", "disfa") and data.au is None:
                 raise Excluded("AU occurrence file missing", _rel(ref.paths.get("au", ""), raw))
             check_trial(data, layout.FPS, cfg)
+            warning = recorded_rate_warning(data, cfg["min_recorded_hr_bpm"])
+            if warning:
+                row.update(warning=warning)
+                if cfg["implausible_recorded_hr"] == "exclude":
+                    raise Excluded(IMPLAUSIBLE_HR_KIND, reason=warning)
             key = fingerprint(data)
             if key in first_of:
                 raise Excluded(DUPLICATE_KIND, reason=f"{DUPLICATE_KIND} of {first_of[key]}")
@@ -238,6 +269,7 @@ def write_manifest(table: pd.DataFrame, kinds: Counter, out: Path, dataset: str,
                    "by_reason": dict(sorted(kinds.items()))},
         "duplicate_recordings": [{"kept": kept, "excluded": dups}
                                  for kept, dups in sorted(duplicate_groups(table).items())],
+        "warnings": {str(t): str(w) for t, w in zip(table["trial_id"], table["warning"]) if w},
         "provenance": {**provenance({"ingest": params["ingest"], "dataset": dataset},
                                     seed=params.get("seed")),
                        "raw_listing_hash": listing_hash(raw)},

@@ -15,7 +15,7 @@ from pipeline.errors import InputError
 
 MANIFEST_COLUMNS = ["dataset", "trial_id", "subject", "task", "n_frames", "fps", "duration_s",
                     "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "au_uncoded_frames",
-                    "status", "reason"]
+                    "status", "reason", "warning"]
 INT_COLUMNS = ["n_frames", "pulse_len", "resp_len", "au_len", "au_start", "au_stop", "au_uncoded_frames"]
 NUMERIC_COLUMNS = ["n_frames", "fps", "duration_s", *INT_COLUMNS[1:]]
 
@@ -26,7 +26,7 @@ def read_manifest(path: str | Path, required: Sequence[str] = tuple(MANIFEST_COL
     path = Path(path)
     try:
         table = pd.read_csv(path, dtype={"trial_id": str, "subject": str, "task": str,
-                                         "status": str, "reason": str}, keep_default_na=False,
+                                         "status": str, "reason": str, "warning": str}, keep_default_na=False,
                             na_values={c: [""] for c in NUMERIC_COLUMNS})
     except FileNotFoundError:
         raise InputError(path, "manifest not found") from None

@@ -23,7 +23,8 @@ from tests.tiny_config import tiny_params
 
 ROOT = Path(__file__).resolve().parent.parent
 CFG = {"bp4d_tasks": ["T1", "T6", "T7", "T8"], "bp4d_published_exclusions": True,
-       "fps_tolerance": 0.5, "max_duration_mismatch_s": 1.0, "min_frames": 2, "verify_frames": True}
+       "fps_tolerance": 0.5, "max_duration_mismatch_s": 1.0, "min_frames": 2, "verify_frames": True,
+       "min_recorded_hr_bpm": 30, "implausible_recorded_hr": "keep"}
 N = 25  # frames per trial: 1 s at 25 fps
 
 
@@ -258,6 +259,26 @@ def test_ubfc_truncated_video_and_fps(tmp_path: Path) -> None:
     assert re.fullmatch(r"video truncated or corrupt: decoded 1?\d of 30 frames: subject2/vid.avi", got["subject2"][1])
     assert got["subject3"] == ("excluded", "fps other than expected (20.000 vs 30)")
     assert got["subject4"] == ("excluded", "expected 3 rows (PPG, HR, timestamps), found 2: subject4/ground_truth.txt")
+
+
+def test_recorded_rate_without_pulse_is_flagged_then_kept_or_excluded(tmp_path: Path) -> None:
+    """A UBFC-rPPG oximeter that lost the pulse (HR row 0-4 bpm, as for four real subjects) is kept
+    and scored by default, as the published protocol does, but never silently: the manifest and its
+    sidecar carry the warning; 'exclude' leaves the trial out with the warning as its reason."""
+    _ubfc(tmp_path, 1)
+    ts = np.arange(30) / 30.0
+    ubfc.write_trial(tmp_path, 2, iter(frames(30, "s2")), 30.0, np.full(30, 2.0), np.full(30, 3.0), ts)
+    table, kinds = ing.ingest("ubfc", tmp_path, CFG)
+    rows = table.set_index("trial_id")
+    warning = "recorded heart rate implausible (median 3.0 bpm < 30): the pulse label most likely holds no pulse"
+    assert list(rows["status"]) == ["ok", "ok"] and not kinds
+    assert rows.loc["subject1", "warning"] == "" and rows.loc["subject2", "warning"] == warning
+    out = tmp_path / "interim" / "manifest.csv"
+    ing.write_manifest(table, kinds, out, "ubfc", tmp_path, {"ingest": CFG, "synth": {"datasets": []}, "seed": 0})
+    assert json.loads(out.with_suffix(".json").read_text())["warnings"] == {"subject2": warning}
+    assert read_manifest(out).set_index("trial_id").loc["subject2", "warning"] == warning
+    assert run("ubfc", tmp_path, implausible_recorded_hr="exclude")["subject2"] == ("excluded", warning)
+    assert run("ubfc", tmp_path, min_recorded_hr_bpm=2)["subject2"] == ("ok", "")
 
 
 def _pure(root: Path, person: int, setup: int, n: int = 30, ppg_span: float = 1.0) -> None:

@@ -76,15 +76,21 @@ def dataset_summary(manifests: dict[str, pd.DataFrame], splits: dict[str, dict])
 
 
 def exclusions(manifests: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Excluded trials grouped by dataset and reason, with the trial ids."""
+    """Excluded trials grouped by dataset and reason, with the trial ids, then the trials kept
+    with a warning (e.g. a recorded heart rate that says the pulse label holds no pulse)."""
     rows = []
     for ds, m in sorted(manifests.items()):
         bad = m[m["status"] != "ok"].copy()
         bad["reason"] = bad["reason"].fillna("(no reason given)").astype(str)
         for reason, g in bad.groupby("reason", sort=True):
-            rows.append({"dataset": ds, "reason": reason, "trials": len(g),
+            rows.append({"dataset": ds, "status": "excluded", "reason": reason, "trials": len(g),
                          "trial_ids": ", ".join(sorted(g["trial_id"].astype(str)))})
-    return pd.DataFrame(rows, columns=["dataset", "reason", "trials", "trial_ids"])
+        if "warning" in m.columns:
+            warned = m[(m["status"] == "ok") & (m["warning"].fillna("").astype(str) != "")]
+            for warning, g in warned.groupby("warning", sort=True):
+                rows.append({"dataset": ds, "status": "kept, scored", "reason": str(warning), "trials": len(g),
+                             "trial_ids": ", ".join(sorted(g["trial_id"].astype(str)))})
+    return pd.DataFrame(rows, columns=["dataset", "status", "reason", "trials", "trial_ids"])
 
 
 def split_details(splits: dict[str, dict]) -> pd.DataFrame:

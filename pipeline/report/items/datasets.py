@@ -35,8 +35,12 @@ class DatasetSummary(ReportItem):
 class Exclusions(ReportItem):
     id = "exclusions"
     section = SECTION
-    title = "Excluded trials"
-    caption = "Trials the ingest stage excluded, grouped by dataset and reason, with their trial ids."
+    title = "Excluded and flagged trials"
+    caption = ("Trials the ingest stage excluded, grouped by dataset and reason, with their trial ids; "
+               "then the trials it kept and scored but flagged, such as a recorded heart rate under "
+               "ingest.min_recorded_hr_bpm, whose pulse label most likely holds no pulse (every method's "
+               "error on such a trial measures the label, not the method; ingest.implausible_recorded_hr: "
+               "exclude leaves them out).")
     published = ()
     reads = ("manifests",)
 

@@ -39,10 +39,12 @@ BP4D = {"POS": {"hr_mae": 12.5, "hr_rmse": 19.0, "hr_mape": 9.73, "hr_pearson": 
         "CHROM": {"hr_mae": 5.0, "hr_rmse": 13.0, "hr_mape": 5.0, "hr_pearson": 0.7, "n_trials": 3}}
 
 
-def _manifest(path: Path, dataset: str, trials: list[tuple[str, str, str, str]]) -> Path:
+def _manifest(path: Path, dataset: str, trials: list[tuple[str, ...]]) -> Path:
+    """Trials as (trial id, subject, status, reason[, warning])."""
     rows = [{"dataset": dataset, "trial_id": t, "subject": s, "task": "T1", "n_frames": 600, "fps": 30.0,
              "duration_s": 20.0, "pulse_len": 600, "resp_len": "", "au_len": "", "au_start": "",
-             "au_stop": "", "status": st, "reason": why} for t, s, st, why in trials]
+             "au_stop": "", "status": st, "reason": why, "warning": (rest or [""])[0]}
+            for t, s, st, why, *rest in trials]
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -92,7 +94,8 @@ def _raw(folder: Path, dataset: str, skin: dict[str, int] | None, rendered: dict
 @pytest.fixture()
 def inputs(tmp_path: Path) -> build.ReportInputs:
     m_ubfc = _manifest(tmp_path / "interim/ubfc/manifest.csv", "ubfc", [
-        ("subject1", "subject1", "ok", ""), ("subject2", "subject2", "ok", ""),
+        ("subject1", "subject1", "ok", ""),
+        ("subject2", "subject2", "ok", "", "recorded heart rate implausible (median 2.0 bpm < 30)"),
         ("subject3", "subject3", "excluded", "label shorter than the video")])
     m_bp4d = _manifest(tmp_path / "interim/bp4d/manifest.csv", "bp4d", [
         ("F001T1", "F001", "ok", ""), ("F001T8", "F001", "excluded", "published exclusion list (supp. D)")])
@@ -168,6 +171,11 @@ def test_report_numbers_beside_published(inputs, tmp_path):
     assert headline["unsupervised_hr_mae"]["bp4d"]["POS"] == pytest.approx(12.50)
     # dataset summary, exclusions with reasons, subjects outside the published splits
     assert "label shorter than the video" in html and "published exclusion list (supp. D)" in html
+    # a trial kept and scored despite a warning is listed, never silently
+    flagged = html[html.index("Excluded and flagged trials"):]
+    cells = re.findall(r"<td>(.*?)</td>", re.search(r"<tr>\s*<td>ubfc</td>\s*<td>kept, scored</td>.*?</tr>",
+                                                    flagged, re.S).group(0))
+    assert cells == ["ubfc", "kept, scored", "recorded heart rate implausible (median 2.0 bpm &lt; 30)", "1", "subject2"]
     assert "(in no published split)" in html and "F006" in html
     # compute audit rendered
     assert _row(html, "bigsmall", "4. Compute audit")[1:3] == ["2142478", "2140000"]

@@ -86,7 +86,9 @@ def exclusions(manifests: dict[str, pd.DataFrame]) -> pd.DataFrame:
             rows.append({"dataset": ds, "status": "excluded", "reason": reason, "trials": len(g),
                          "trial_ids": ", ".join(sorted(g["trial_id"].astype(str)))})
         if "warning" in m.columns:
-            warned = m[(m["status"] == "ok") & (m["warning"].fillna("").astype(str) != "")]
+            # an all-empty column reads back as float NaN
+            warning_text = m["warning"].map(lambda v: v if isinstance(v, str) else "")
+            warned = m[(m["status"] == "ok") & (warning_text != "")]
             for warning, g in warned.groupby("warning", sort=True):
                 rows.append({"dataset": ds, "status": "kept, scored", "reason": str(warning), "trials": len(g),
                              "trial_ids": ", ".join(sorted(g["trial_id"].astype(str)))})

@@ -17,8 +17,7 @@ videos and chunk caches (gigabytes per run) are deleted unless ``--keep`` is giv
 Trials per dataset (``--trials``, default 24): BP4D+ subjects x 4 AU-coded tasks (subjects taken
 from the three published folds in turn, no injected defects), PURE persons x 6 setups with whole
 multiples of six persons (36 trials for the default). UBFC-rPPG always has the real dataset's 42
-subjects, so that its four subjects whose oximeter lost the pulse weigh as they do in the
-published error. Subjects rotate over the
+subjects (the published errors are over all of them). Subjects rotate over the
 six skin types, so use multiples of six subjects for figures comparable across seeds. Video sizes and durations are those of params.yaml, so the figures describe the default
 reproduction's data.
 """
@@ -52,8 +51,7 @@ PUBLISHED_TABLE = {"bp4d": "paper_table2", "pure": "paper_table3_pure", "ubfc": 
 METHODS = ("POS", "CHROM")
 BP4D_TASKS = 4
 # the 42 subject numbers of the real UBFC-rPPG DATASET_2; the published errors are over all of them,
-# the four whose oximeter lost the pulse (11, 18, 20, 24; params synth.ubfc.oximeter_lost_pulse)
-# among them
+# the four whose HR row is erroneous (11, 18, 20, 24; params synth.ubfc.erroneous_rate_row) among them
 UBFC_SUBJECTS = (1, 3, 4, 5, 8, 9, *range(10, 19), 20, *range(22, 28), *range(30, 50))
 
 

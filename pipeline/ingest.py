@@ -20,8 +20,8 @@ Two checks look beyond one trial:
   the first in the layout's order is kept and the others are excluded as duplicates of it.
 
 A label that is readable but implausible is flagged, not silently scored: a trial whose
-device-recorded heart rate sits below ``ingest.min_recorded_hr_bpm`` for most of it (an oximeter
-that lost the finger) gets a ``warning``, and ``ingest.implausible_recorded_hr`` decides whether it
+device-recorded heart rate sits below ``ingest.min_recorded_hr_bpm`` for most of it (as on four
+subjects of the real UBFC-rPPG) gets a ``warning``, and ``ingest.implausible_recorded_hr`` decides whether it
 stays (the published protocol of the dataset keeps it) or is excluded with the warning as reason.
 
 Outputs: ``manifest.csv`` (columns ``MANIFEST_COLUMNS``; ``au_uncoded_frames`` counts the
@@ -121,8 +121,8 @@ IMPLAUSIBLE_HR_KIND = "recorded heart rate implausible"
 
 def recorded_rate_warning(data: TrialData, min_bpm: float) -> str:
     """A warning when the device's recorded heart rate (``hr_bpm``) sits below ``min_bpm`` for most
-    of the trial: its pulse label then most likely holds no pulse (an oximeter that lost the
-    finger, as on four subjects of the real UBFC-rPPG); empty when plausible or not recorded."""
+    of the trial (as on four subjects of the real UBFC-rPPG): the device's data are suspect, and
+    a rate label read from it is wrong; empty when plausible or not recorded."""
     rate = data.signals.get("hr_bpm")
     if rate is None:
         return ""
@@ -133,8 +133,7 @@ def recorded_rate_warning(data: TrialData, min_bpm: float) -> str:
     median = float(np.median(rate))
     if median >= min_bpm:
         return ""
-    return (f"{IMPLAUSIBLE_HR_KIND} (median {median:.1f} bpm < {min_bpm:g}): "
-            "the pulse label most likely holds no pulse")
+    return f"{IMPLAUSIBLE_HR_KIND} (median {median:.1f} bpm < {min_bpm:g})"
 
 
 def _row(ref: TrialRef) -> dict[str, Any]:

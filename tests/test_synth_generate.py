@@ -96,30 +96,24 @@ def test_ubfc_ppg_matches_truth_rate(generated):
     assert np.corrcoef(gt[0], truth["finger_ppg"])[0, 1] > 0.95
 
 
-def test_ubfc_oximeter_that_lost_the_pulse(tmp_path):
-    """Subjects listed in synth.ubfc.oximeter_lost_pulse get a pleth without the pulse and an HR row
-    under 5 bpm, as four subjects of the real UBFC-rPPG; their video is the one they would have
-    without the defect, and the truth keeps the real physiology."""
+def test_ubfc_erroneous_rate_row(tmp_path):
+    """Subjects listed in synth.ubfc.erroneous_rate_row get an HR row under 5 bpm, as four subjects
+    of the real UBFC-rPPG; their PPG row, video and truth are those they have without the defect."""
     params = small_params()
-    params["synth"]["ubfc"].update(subjects=[1, 11], duration_s=10, oximeter_lost_pulse=[])
+    params["synth"]["ubfc"].update(subjects=[1, 11], duration_s=4, erroneous_rate_row=[])
     gen.generate("ubfc", params, tmp_path / "clean")
-    params["synth"]["ubfc"]["oximeter_lost_pulse"] = [11, 18]
+    params["synth"]["ubfc"]["erroneous_rate_row"] = [11, 18]
     validate_params(params)
-    gen.generate("ubfc", params, tmp_path / "lost")
-    clean, lost = files(tmp_path / "clean"), files(tmp_path / "lost")
+    gen.generate("ubfc", params, tmp_path / "defect")
+    clean, defect = files(tmp_path / "clean"), files(tmp_path / "defect")
     for name in ("subject1/vid.avi", "subject1/ground_truth.txt", "subject11/vid.avi", "_truth/subject11.npz"):
-        assert clean[name] == lost[name], name
-    assert clean["subject11/ground_truth.txt"] != lost["subject11/ground_truth.txt"]
-    gt = np.loadtxt(tmp_path / "lost" / "subject11" / "ground_truth.txt")
-    truth = np.load(tmp_path / "lost" / "_truth" / "subject11.npz")
-    assert np.all(gt[1] < 5)
-    assert abs(np.corrcoef(gt[0], truth["finger_ppg"])[0, 1]) < 0.3
-    fps = gen.FPS["ubfc"]
-    peak = physio.spectral_peak_bpm(gt[0] - gt[0].mean(), fps, (0.75, 2.5))
-    true_peak = physio.spectral_peak_bpm(truth["finger_ppg"] - truth["finger_ppg"].mean(), fps, (0.75, 2.5))
-    assert abs(peak - true_peak) > 6.0  # a rate read from this pleth is not the subject's
-    summary = json.loads((tmp_path / "lost" / "_truth" / "summary.json").read_text())
-    assert [t["defect"] for t in summary["trials"]] == [None, "oximeter_lost_pulse"]
+        assert clean[name] == defect[name], name
+    before = np.loadtxt(tmp_path / "clean" / "subject11" / "ground_truth.txt")
+    after = np.loadtxt(tmp_path / "defect" / "subject11" / "ground_truth.txt")
+    np.testing.assert_array_equal(after[[0, 2]], before[[0, 2]])  # PPG row and timestamps sound
+    assert np.all(after[1] < 5) and np.all(before[1] > 40)
+    summary = json.loads((tmp_path / "defect" / "_truth" / "summary.json").read_text())
+    assert [t["defect"] for t in summary["trials"]] == [None, "erroneous_rate_row"]
 
 
 def test_same_seed_identical_bytes_other_seed_differs(generated, tmp_path):

@@ -77,7 +77,7 @@ def dataset_summary(manifests: dict[str, pd.DataFrame], splits: dict[str, dict])
 
 def exclusions(manifests: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Excluded trials grouped by dataset and reason, with the trial ids, then the trials kept
-    with a warning (e.g. a recorded heart rate that says the pulse label holds no pulse)."""
+    with a warning (e.g. a device-recorded heart rate too low to be real)."""
     rows = []
     for ds, m in sorted(manifests.items()):
         bad = m[m["status"] != "ok"].copy()

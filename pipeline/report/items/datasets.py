@@ -37,10 +37,10 @@ class Exclusions(ReportItem):
     section = SECTION
     title = "Excluded and flagged trials"
     caption = ("Trials the ingest stage excluded, grouped by dataset and reason, with their trial ids; "
-               "then the trials it kept and scored but flagged, such as a recorded heart rate under "
-               "ingest.min_recorded_hr_bpm, whose pulse label most likely holds no pulse (every method's "
-               "error on such a trial measures the label, not the method; ingest.implausible_recorded_hr: "
-               "exclude leaves them out).")
+               "then the trials it kept and scored but flagged, such as a device-recorded heart rate under "
+               "ingest.min_recorded_hr_bpm, whose device data are suspect (the errors against that recorded "
+               "rate measure the device, not the method; ingest.implausible_recorded_hr: exclude leaves "
+               "such trials out).")
     published = ()
     reads = ("manifests",)
 

@@ -21,8 +21,9 @@ Two checks look beyond one trial:
 
 A label that is readable but implausible is flagged, not silently scored: a trial whose
 device-recorded heart rate sits below ``ingest.min_recorded_hr_bpm`` for most of it (as on four
-subjects of the real UBFC-rPPG) gets a ``warning``, and ``ingest.implausible_recorded_hr`` decides whether it
-stays (the published protocol of the dataset keeps it) or is excluded with the warning as reason.
+subjects of the real UBFC-rPPG) gets a ``warning``, and ``ingest.implausible_recorded_hr``
+decides whether it stays (the published protocol of the dataset keeps it) or is excluded with
+the warning as reason.
 
 Outputs: ``manifest.csv`` (columns ``MANIFEST_COLUMNS``; ``au_uncoded_frames`` counts the
 frames inside the AU-coded segment that lack a code for at least one AU) and

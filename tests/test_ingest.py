@@ -267,12 +267,16 @@ def test_implausible_recorded_rate_is_flagged_then_kept_or_excluded(tmp_path: Pa
     warning; 'exclude' leaves the trial out with the warning as its reason."""
     _ubfc(tmp_path, 1)
     ts = np.arange(30) / 30.0
-    ubfc.write_trial(tmp_path, 2, iter(frames(30, "s2")), 30.0, np.sin(ts), np.full(30, 3.0), ts)
+    rate = np.full(30, 72.0)
+    rate[10:20] = 3.0  # a third of the recording under 5 bpm
+    ubfc.write_trial(tmp_path, 2, iter(frames(30, "s2")), 30.0, np.sin(ts), rate, ts)
+    ubfc.write_trial(tmp_path, 3, iter(frames(30, "s3")), 30.0, np.sin(ts), np.r_[np.full(29, 72.0), 3.0], ts)
     table, kinds = ing.ingest("ubfc", tmp_path, CFG)
     rows = table.set_index("trial_id")
-    warning = "recorded heart rate implausible (median 3.0 bpm < 30)"
-    assert list(rows["status"]) == ["ok", "ok"] and not kinds
-    assert rows.loc["subject1", "warning"] == "" and rows.loc["subject2", "warning"] == warning
+    warning = "recorded heart rate implausible (33% of it under 30 bpm, lowest 3.0)"
+    assert list(rows["status"]) == ["ok", "ok", "ok"] and not kinds
+    assert rows.loc["subject2", "warning"] == warning
+    assert rows.loc["subject1", "warning"] == rows.loc["subject3", "warning"] == ""  # 1 of 30 samples: 3%
     out = tmp_path / "interim" / "manifest.csv"
     ing.write_manifest(table, kinds, out, "ubfc", tmp_path, {"ingest": CFG, "synth": {"datasets": []}, "seed": 0})
     assert json.loads(out.with_suffix(".json").read_text())["warnings"] == {"subject2": warning}

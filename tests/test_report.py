@@ -95,7 +95,7 @@ def _raw(folder: Path, dataset: str, skin: dict[str, int] | None, rendered: dict
 def inputs(tmp_path: Path) -> build.ReportInputs:
     m_ubfc = _manifest(tmp_path / "interim/ubfc/manifest.csv", "ubfc", [
         ("subject1", "subject1", "ok", ""),
-        ("subject2", "subject2", "ok", "", "recorded heart rate implausible (median 2.0 bpm < 30)"),
+        ("subject2", "subject2", "ok", "", "recorded heart rate implausible (40% of it under 30 bpm, lowest 2.0)"),
         ("subject3", "subject3", "excluded", "label shorter than the video")])
     m_bp4d = _manifest(tmp_path / "interim/bp4d/manifest.csv", "bp4d", [
         ("F001T1", "F001", "ok", ""), ("F001T8", "F001", "excluded", "published exclusion list (supp. D)")])
@@ -175,7 +175,7 @@ def test_report_numbers_beside_published(inputs, tmp_path):
     flagged = html[html.index("Excluded and flagged trials"):]
     cells = re.findall(r"<td>(.*?)</td>", re.search(r"<tr>\s*<td>ubfc</td>\s*<td>kept, scored</td>.*?</tr>",
                                                     flagged, re.S).group(0))
-    assert cells == ["ubfc", "kept, scored", "recorded heart rate implausible (median 2.0 bpm &lt; 30)", "1", "subject2"]
+    assert cells == ["ubfc", "kept, scored", "recorded heart rate implausible (40% of it under 30 bpm, lowest 2.0)", "1", "subject2"]
     assert "(in no published split)" in html and "F006" in html
     # compute audit rendered
     assert _row(html, "bigsmall", "4. Compute audit")[1:3] == ["2142478", "2140000"]

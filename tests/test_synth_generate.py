@@ -97,8 +97,9 @@ def test_ubfc_ppg_matches_truth_rate(generated):
 
 
 def test_ubfc_erroneous_rate_row(tmp_path):
-    """Subjects listed in synth.ubfc.erroneous_rate_row get an HR row under 5 bpm, as four subjects
-    of the real UBFC-rPPG; their PPG row, video and truth are those they have without the defect."""
+    """Subjects listed in synth.ubfc.erroneous_rate_row get an HR row under 5 bpm for 20-60% of
+    the recording, as four subjects of the real UBFC-rPPG; their PPG row, video and truth are
+    those they have without the defect."""
     params = small_params()
     params["synth"]["ubfc"].update(subjects=[1, 11], duration_s=4, erroneous_rate_row=[])
     gen.generate("ubfc", params, tmp_path / "clean")
@@ -111,7 +112,10 @@ def test_ubfc_erroneous_rate_row(tmp_path):
     before = np.loadtxt(tmp_path / "clean" / "subject11" / "ground_truth.txt")
     after = np.loadtxt(tmp_path / "defect" / "subject11" / "ground_truth.txt")
     np.testing.assert_array_equal(after[[0, 2]], before[[0, 2]])  # PPG row and timestamps sound
-    assert np.all(after[1] < 5) and np.all(before[1] > 40)
+    assert np.all(before[1] > 40)
+    low = after[1] < 5
+    assert 0.2 <= low.mean() <= 0.6 and np.array_equal(after[1][~low], before[1][~low])
+    assert np.count_nonzero(np.diff(low.astype(int))) <= 2  # one contiguous stretch
     summary = json.loads((tmp_path / "defect" / "_truth" / "summary.json").read_text())
     assert [t["defect"] for t in summary["trials"]] == [None, "erroneous_rate_row"]
 

@@ -6,8 +6,8 @@ For each generator seed, the script writes a params.yaml with the chosen preset 
 trials per dataset to be a measurement, then runs the real stages (generate, ingest, splits,
 preprocess, unsupervised) in a scratch folder and prints, per dataset and method, the MAE of
 each seed, their mean and spread, the published value and the ratio, then the RMSE and Pearson r
-of each seed beside the published ones (whether the errors are spread as on the real data). Only the unsupervised
-baselines are calibrated against: never a learned model.
+of each seed beside the published ones (whether the errors are spread as on the real data). Only
+the unsupervised baselines are calibrated against: never a learned model.
 
     .venv/bin/python benchmarks/calibrate_presets.py --preset realistic --seeds 0 1 2
     .venv/bin/python benchmarks/calibrate_presets.py --preset easy --seeds 0 --trials 12
@@ -189,8 +189,7 @@ def main() -> None:
     print(f"\nMAE (bpm) per Fitzpatrick type over the {len(sound) // len(METHODS)} trials of these datasets and "
           "seeds whose ground truth is sound")
     print(by_type.round(2).to_string())
-    flawed = errors[errors["defect"] != ""]
-    if not flawed.empty:
+    if (errors["defect"] != "").any():
         print("\nMAE (bpm) of the trials with and without a defect in their ground truth (all seeds)")
         split = errors.assign(ground_truth=np.where(errors["defect"] == "", "sound", errors["defect"]))
         table = split.groupby(["dataset", "ground_truth", "method"])["abs_err"].agg(["count", "mean", "median"])

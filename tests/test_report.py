@@ -16,11 +16,13 @@ import yaml
 
 from pipeline.cache.format import FORMAT_VERSION, INDEX_COLUMNS
 from pipeline.config import validate_params
+from pipeline.manifest import read_manifest
 from markupsafe import escape
 
 from pipeline.reference.papers import table_info, table_names
 from pipeline.report import build
 from pipeline.report import items as report_items
+from pipeline.report import tables as T
 from pipeline.report.inputs import INPUT_NAMES, UndeclaredInput
 from pipeline.report.items.base import ItemOutput, Published, ReportItem, fragment, table_files
 from pipeline.report.tables import AUDIT_COLUMNS, DATASET_NAMES, published_hr_table
@@ -826,3 +828,18 @@ def test_training_scale_statements_name_each_runs_scale_and_the_papers() -> None
     assert "not recorded" in training_scale_text("table1/bigsmall", None)
     assert paper_scale_text().startswith("The paper trained 5 epochs of batches of 180 chunks of 3 frames at lr 0.001 "
                                          "(AdamW, fp32)")
+
+
+def test_manifest_tables_read_through_the_manifest_reader(tmp_path):
+    """The report reads manifests as ingest writes them: a stray folder's row (no subject) counts
+    no subject, and empty warnings are no warnings."""
+    path = _manifest(tmp_path / "manifest.csv", "ubfc", [
+        ("subject1", "subject1", "ok", ""),
+        ("subject2", "subject2", "ok", "", "recorded heart rate implausible (40% of it under 30 bpm, lowest 2.0)"),
+        ("subject 16", "", "excluded", "folder name not in the layout (expected subject<N>)")])
+    manifests = {"ubfc": read_manifest(path, required=T.MANIFEST_COLUMNS)}
+    summary = T.dataset_summary(manifests, {}).iloc[0]
+    assert (summary["trials"], summary["trials_ok"], summary["subjects"], summary["subjects_with_ok_trials"]) == (3, 2, 2, 2)
+    assert T.exclusions(manifests).values.tolist() == [
+        ["ubfc", "excluded", "folder name not in the layout (expected subject<N>)", 1, "subject 16"],
+        ["ubfc", "kept, scored", "recorded heart rate implausible (40% of it under 30 bpm, lowest 2.0)", 1, "subject2"]]

@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline.cache.reader import open_cache
 from pipeline.errors import InputError
 from pipeline.experiments.sheet import load_sheet
+from pipeline.manifest import read_manifest
 from pipeline.metrics.au import binarise_logits
 from pipeline.raw_data import TRUTH_SUMMARY, data_origin, generator_summary
 from pipeline.report import tables as T
@@ -159,7 +160,7 @@ def load_inputs(inputs: ReportInputs, params: dict) -> LoadedInputs:
         if not path.is_file():
             absent.append(f"manifest {path} does not exist")
             continue
-        m = T.read_csv(path, T.MANIFEST_COLUMNS)
+        m = read_manifest(path, required=T.MANIFEST_COLUMNS)
         ds = str(m["dataset"].iloc[0]) if len(m) else path.parent.name
         manifests[ds] = m
         used.append(path)

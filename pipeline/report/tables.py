@@ -60,7 +60,9 @@ def dataset_summary(manifests: dict[str, pd.DataFrame], splits: dict[str, dict])
             ok = m[m["status"] == "ok"]
             row.update({
                 "trials": len(m), "trials_ok": len(ok), "trials_excluded": int((m["status"] != "ok").sum()),
-                "subjects": m["subject"].nunique(), "subjects_with_ok_trials": ok["subject"].nunique(),
+                # a stray folder's row names no subject (empty)
+                "subjects": m.loc[m["subject"] != "", "subject"].nunique(),
+                "subjects_with_ok_trials": ok["subject"].nunique(),
             })
         if s is not None:
             folds = s.get("folds", [])
@@ -81,14 +83,12 @@ def exclusions(manifests: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for ds, m in sorted(manifests.items()):
         bad = m[m["status"] != "ok"].copy()
-        bad["reason"] = bad["reason"].fillna("(no reason given)").astype(str)
+        bad["reason"] = bad["reason"].replace("", "(no reason given)")
         for reason, g in bad.groupby("reason", sort=True):
             rows.append({"dataset": ds, "status": "excluded", "reason": reason, "trials": len(g),
                          "trial_ids": ", ".join(sorted(g["trial_id"].astype(str)))})
-        if "warning" in m.columns:
-            # an all-empty column reads back as float NaN
-            warning_text = m["warning"].map(lambda v: v if isinstance(v, str) else "")
-            warned = m[(m["status"] == "ok") & (warning_text != "")]
+        if "warning" in m.columns:  # manifests written before the column existed have none
+            warned = m[(m["status"] == "ok") & (m["warning"] != "")]
             for warning, g in warned.groupby("warning", sort=True):
                 rows.append({"dataset": ds, "status": "kept, scored", "reason": str(warning), "trials": len(g),
                              "trial_ids": ", ".join(sorted(g["trial_id"].astype(str)))})

@@ -125,14 +125,55 @@ def measure(preset: str, seed: int, dataset: str, trials: int, workdir: Path, ke
     defect = {t["trial_id"]: t.get("defect") or "" for t in trials}
     errors = [(m, int(skin_type[t]), float(e), defect[t])
               for m, t, e in zip(rows["method"], rows["trial_id"], rows["abs_err"])]
+    spread = reference_rate_spread(raw, params["signals"]) if dataset == "ubfc" else []
     if not keep:  # videos and chunk caches take gigabytes per run: keep only manifests and results
         for folder in (raw, cache):
             shutil.rmtree(folder, ignore_errors=True)
     return {
         "seed": seed, "dataset": dataset, "seconds": round(time.perf_counter() - start, 1), "errors": errors,
+        "reference_spread": spread,
         **{m: {"mae": metrics[m]["hr_mae"], "rmse": metrics[m]["hr_rmse"], "pearson": metrics[m]["hr_pearson"],
                "n": metrics[m]["n_trials"]} for m in METHODS},
     }
+
+
+# the rPPG-Toolbox's label audit of the real UBFC-rPPG (wip/label/comparison_UBFC.csv, 42 subjects):
+# the rate from the PPG row's peaks and from its FFT over the whole video differ by this much (bpm)
+UBFC_REFERENCE_SPREAD = {"mean": 3.68, "median": 2.72, "rmse": 5.05, "over 5 bpm": 9 / 42}
+
+
+def reference_rate_spread(raw: Path, signals: dict) -> list[float]:
+    """|beat rate - FFT rate| of each UBFC-rPPG trial's PPG row (bpm): how unsteady the heart rate
+    is over a recording, the spread that the label audit measured on the real data."""
+    from scipy.signal import find_peaks
+
+    from pipeline.datasets import ubfc
+    from pipeline.signals.filters import bandpass
+    from pipeline.signals.rates import pulse_rate_bpm, rate_kwargs
+
+    kwargs = rate_kwargs(signals, "pulse")
+    out = []
+    for ref in ubfc.list_trials(raw):
+        data = ubfc.load_trial(ref)
+        ppg, fps = np.asarray(data.signals["pulse"], dtype=float), float(data.fps)
+        filtered = bandpass(ppg - ppg.mean(), fps, kwargs["band"], kwargs["order"])
+        peaks, _ = find_peaks(filtered, distance=max(1, int(fps * 60 / 180)))  # beats under 180 bpm
+        beat_rate = 60.0 * fps / float(np.mean(np.diff(peaks)))
+        out.append(abs(beat_rate - pulse_rate_bpm(ppg, fps, False, **kwargs)))
+    return out
+
+
+def print_reference_spread(results: list[dict]) -> None:
+    """The unsteadiness of the built-in UBFC-rPPG heart rate beside the real one's."""
+    spread = np.concatenate([r["reference_spread"] for r in results if r.get("reference_spread")] or [[]])
+    if not spread.size:
+        return
+    ours = {"mean": spread.mean(), "median": np.median(spread), "rmse": np.sqrt(np.mean(spread ** 2)),
+            "over 5 bpm": np.mean(spread > 5)}
+    print(f"\nUBFC-rPPG reference: |beat rate - FFT rate| of the PPG row over {spread.size} trials (bpm)")
+    print("| statistic | built-in | real (label audit, 42 subjects) |\n| --- | --- | --- |")
+    for k, real in UBFC_REFERENCE_SPREAD.items():
+        print(f"| {k} | {ours[k]:.2f} | {real:.2f} |")
 
 
 def _num(x: float | None) -> str:
@@ -182,6 +223,7 @@ def main() -> None:
             print(f"| {ds} | {m} | {rows[0][m]['n']} | {', '.join(f'{x:.2f}' for x in maes)} | {maes.mean():.2f} "
                   f"| {maes.std(ddof=1) if len(maes) > 1 else 0.0:.2f} | {pub if pub else '-'} | {ratio} |")
     print_spread(results, args.datasets)
+    print_reference_spread(results)
     errors = pd.DataFrame([(r["dataset"], *e) for r in results for e in r["errors"]],
                           columns=["dataset", "method", "fitzpatrick", "abs_err", "defect"])
     sound = errors[errors["defect"] == ""]

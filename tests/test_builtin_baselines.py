@@ -29,7 +29,10 @@ pytestmark = pytest.mark.usefixtures("no_progress_bars")
 
 # twelve subjects: the hard preset makes POS fail on some trials, not all, so the comparison
 # needs enough trials to be a measurement
-UBFC = {"subjects": [1, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15], "duration_s": 20, "frame_size": [160, 120]}
+# a steady heart rate (a resting subject's, no game): the comparison is of the rendering
+# conditions, on trials whose rate is one well-defined number
+UBFC = {"subjects": [1, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15], "duration_s": 20, "frame_size": [160, 120],
+        "heart_rate_bpm": [58, 88], "game_rise_bpm": [3, 10], "hr_drift_bpm": 2.0}
 BP4D = {"subjects": ["F003", "M001", "F007"], "au_task_frames": 260, "au_coded_frames": 220,
         "other_task_frames": 4, "frame_size": [150, 200], "defects": {}, "missing_trials": []}
 

@@ -120,6 +120,23 @@ def test_ubfc_erroneous_rate_row(tmp_path):
     assert [t["defect"] for t in summary["trials"]] == [None, "erroneous_rate_row"]
 
 
+def test_ubfc_heart_rate_follows_the_game(tmp_path):
+    """UBFC-rPPG's heart rate starts within synth.ubfc.heart_rate_bpm and rises by the drawn game
+    rise (here fixed at 25 bpm, no wander): the recording's rate is that of the real subjects
+    playing the game, not of resting ones."""
+    params = small_params()
+    params["synth"]["ubfc"].update(subjects=[1, 3, 4], duration_s=40, heart_rate_bpm=[100, 110],
+                                   game_rise_bpm=[25, 25], hr_drift_bpm=0.0)
+    validate_params(params)
+    gen.generate("ubfc", params, tmp_path / "ubfc")
+    for sid in (1, 3, 4):
+        hr = np.load(tmp_path / "ubfc" / "_truth" / f"subject{sid}.npz")["hr_bpm"]
+        start, end = np.median(hr[:15]), np.median(hr[-150:])
+        # sinus arrhythmia swings the rate by a few bpm around the trend
+        assert 95 <= start <= 115, (sid, start)
+        assert 15 <= end - start <= 30, (sid, start, end)
+
+
 def test_same_seed_identical_bytes_other_seed_differs(generated, tmp_path):
     """All four datasets: the same seed rewrites every file byte for byte; another seed changes
     every video, frame archive, waveform, rate channel and truth file. Exempt: AU label files (a

@@ -313,3 +313,24 @@ def test_key_and_fill_light_mix_changes_colour_with_head_turn():
     turn_mixed = np.abs(chroma(0.5, 0.3) - chroma(0.5, -0.3)).max()
     turn_single = np.abs(chroma(0.0, 0.3) - chroma(0.0, -0.3)).max()
     assert turn_mixed > 0.002 > 5 * turn_single, (turn_mixed, turn_single)
+
+
+def test_finger_pulse_narrows_as_the_rate_rises_the_face_pulse_does_not():
+    """Mental effort raises the heart rate and constricts the finger's arterioles: a 25 bpm task
+    rise leaves the finger's pulse at 0.8^2.5 (about 57%) of its size at the start, while the
+    facial blood-volume wave keeps its size. Both still beat at the same rate."""
+    rng = np.random.default_rng(4)
+    sub = physio.draw_subject(rng)
+    sub = type(sub)(**{**sub.__dict__, "rsa_bpm": 0.0})
+    ph = physio.simulate(60.0, 1000.0, sub, rng, task_rise_bpm=25.0, hr_drift_bpm=0.0)
+    first, last = slice(0, 1000), slice(55000, 60000)  # before any rise, and with the rise complete
+
+    def swing(x, part):
+        return float(np.ptp(x[part]))
+
+    assert abs(swing(ph.ppg, last) / swing(ph.ppg, first) - 1.0) < 0.02
+    ratio = swing(ph.finger_ppg, last) / swing(ph.finger_ppg, first)
+    expected = (1.0 - physio.FINGER_VASOCONSTRICTION_PER_10_BPM) ** ((ph.hr_bpm[57000] - ph.hr_bpm[500]) / 10.0)
+    assert abs(ratio - expected) < 0.03, (ratio, expected)
+    assert 0.5 < ratio < 0.65
+    assert abs(np.mean(ph.hr_bpm[55000:]) - np.mean(ph.hr_bpm[:500]) - 25.0) < 1.5

@@ -120,11 +120,13 @@ class Subject:
 
 
 def make_subject(seed: int, dataset: str, name: str, face_width: float, fitzpatrick: int | None = None,
-                 preset: dict | None = None) -> Subject:
-    """A subject's physiology, appearance (skin type ``fitzpatrick``) and the light of its
-    recording session (colour temperature and white balance drawn over the preset's ranges)."""
+                 preset: dict | None = None,
+                 base_hr_bpm: tuple[float, float] = physio.RESTING_HR_BPM) -> Subject:
+    """A subject's physiology (heart rate at the start drawn over ``base_hr_bpm``), appearance
+    (skin type ``fitzpatrick``) and the light of its recording session (colour temperature and
+    white balance drawn over the preset's ranges)."""
     rng = _rng(seed, dataset, "subject:" + name)
-    phys = physio.draw_subject(rng)
+    phys = physio.draw_subject(rng, base_hr_bpm)
     app = face.draw_appearance(rng, face_width, fitzpatrick)
     preset = preset or {}
     cct_range = tuple(preset.get("light_cct_k", skin.CCT_RANGE_K))
@@ -133,10 +135,11 @@ def make_subject(seed: int, dataset: str, name: str, face_width: float, fitzpatr
     return Subject(name, phys, app, cct, wb, fill_cct)
 
 
-def make_subjects(seed: int, dataset: str, names: list[str], face_width: float, preset: dict) -> list[Subject]:
+def make_subjects(seed: int, dataset: str, names: list[str], face_width: float, preset: dict,
+                  base_hr_bpm: tuple[float, float] = physio.RESTING_HR_BPM) -> list[Subject]:
     """The dataset's subjects, their skin types rotating over I-VI (every type once per six)."""
     types = skin.assign_types(len(names), _rng(seed, dataset, "fitzpatrick"))
-    return [make_subject(seed, dataset, n, face_width, t, preset) for n, t in zip(names, types)]
+    return [make_subject(seed, dataset, n, face_width, t, preset, base_hr_bpm) for n, t in zip(names, types)]
 
 
 @dataclass
@@ -174,10 +177,12 @@ def simulate_trial(
     translation_gain: float = 1.0,
     rotation_gain: float = 1.0,
     talking: bool = False,
+    hr_drift_bpm: float = 2.0,
 ) -> Trial:
     """Physiology, AU dynamics, head motion and lighting of one trial (no pixels yet)."""
     duration = n_frames / fps
-    phys = physio.simulate(duration, PHYSIO_HZ, subject.physio, rng, task_rise_bpm, preset["breath_irregularity"])
+    phys = physio.simulate(duration, PHYSIO_HZ, subject.physio, rng, task_rise_bpm, preset["breath_irregularity"],
+                           hr_drift_bpm)
     times = np.arange(n_frames) / fps
     prev = _prevalence(cfg)
     occ, inten = face.au_dynamics(n_frames, fps, aus, prev, rng, mean_event_s=cfg.get("au_event_s", 2.0))
@@ -441,11 +446,14 @@ def _gen_ubfc(root: Path, cfg: dict, preset: dict, seed: int, bar: tqdm) -> list
     n = int(round(cfg["duration_s"] * fps))
     out = []
     names = [f"subject{sid}" for sid in cfg["subjects"]]
-    for sid, subject in zip(cfg["subjects"], make_subjects(seed, "ubfc", names, cfg["face_width"], preset)):
+    subjects = make_subjects(seed, "ubfc", names, cfg["face_width"], preset, tuple(cfg["heart_rate_bpm"]))
+    for sid, subject in zip(cfg["subjects"], subjects):
         name = subject.name
         rng = _rng(seed, "ubfc", name)
-        # the math game of UBFC-rPPG raises heart rate during the recording
-        trial = simulate_trial(subject, name, n, fps, cfg, preset, rng, (), task_rise_bpm=rng.uniform(3, 10))
+        # the time-sensitive math game of UBFC-rPPG raises the heart rate during the recording, by
+        # a subject's own amount, and the rate wanders: the whole-recording spectrum is broad
+        trial = simulate_trial(subject, name, n, fps, cfg, preset, rng, (),
+                               task_rise_bpm=rng.uniform(*cfg["game_rise_bpm"]), hr_drift_bpm=cfg["hr_drift_bpm"])
         t = trial.frame_times
         # the finger oximeter's pleth: rises with blood volume, lags the face by the transit time
         ppg = physio.resample(trial.phys.finger_ppg, PHYSIO_HZ, t)

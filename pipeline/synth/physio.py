@@ -10,6 +10,8 @@ devices of UBFC-rPPG and PURE); the skin the camera sees darkens as the facial b
 rises (pipeline.synth.render), so the camera signal and the recorded PPG are inverted and
 delayed with respect to each other, as in the real recordings. Breathing is
 generated breath by breath (irregular durations and depths, occasional sighs and pauses).
+The finger's pulse narrows as sympathetic tone raises the heart rate (peripheral
+vasoconstriction under mental effort), while the face's does not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from scipy.ndimage import gaussian_filter1d
 
 
 PERFUSION_LOG_STD = 0.35
+# finger pulse amplitude under sympathetic activation: the finger's arterioles constrict under
+# mental effort and stress while the heart rate rises (finger pulse wave amplitude falls during
+# arithmetic, Stroop and memory tasks: Iani et al., Psychophysiology 2004; Tanaka et al.,
+# J Physiol Anthropol 2013); the facial skin's vessels are under little vasoconstrictor control.
+# Fraction lost per 10 bpm of slow rate rise above the subject's start, and the bounds.
+FINGER_VASOCONSTRICTION_PER_10_BPM = 0.2
+FINGER_AMPLITUDE_BOUNDS = (0.3, 1.5)
 
 
 @dataclass(frozen=True)
@@ -36,10 +45,17 @@ class SubjectPhysiology:
     perfusion: float = 1.0  # the subject's facial pulse size relative to the typical one
 
 
-def draw_subject(rng: np.random.Generator) -> SubjectPhysiology:
-    """Subject constants within resting adult ranges (50-100 bpm, 12-20 breaths/min)."""
+RESTING_HR_BPM = (58.0, 88.0)
+
+
+def draw_subject(rng: np.random.Generator, base_hr_bpm: tuple[float, float] = RESTING_HR_BPM) -> SubjectPhysiology:
+    """Subject constants within resting adult ranges (50-100 bpm, 12-20 breaths/min).
+
+    ``base_hr_bpm`` is the range of the subject's heart rate at the start of the recording; a
+    dataset whose subjects are not at rest (UBFC-rPPG's game) sets its own.
+    """
     return SubjectPhysiology(
-        base_hr_bpm=float(rng.uniform(58.0, 88.0)),
+        base_hr_bpm=float(rng.uniform(*base_hr_bpm)),
         base_rr_bpm=float(rng.uniform(12.0, 19.0)),
         systolic_mmhg=float(rng.uniform(108.0, 135.0)),
         diastolic_mmhg=float(rng.uniform(62.0, 84.0)),
@@ -223,6 +239,14 @@ class Physiology:
         return float(np.mean(self.hr_bpm))
 
 
+def finger_amplitude(hr_bpm: np.ndarray, fs: float, base_hr_bpm: float) -> np.ndarray:
+    """Relative size of the finger's pulse: smaller as the slow heart rate (breathing's swing
+    averaged out over ~2 s) rises above the subject's start (FINGER_VASOCONSTRICTION_PER_10_BPM)."""
+    slow = gaussian_filter1d(np.asarray(hr_bpm, dtype=float), sigma=2.0 * fs, mode="nearest")
+    gain = (1.0 - FINGER_VASOCONSTRICTION_PER_10_BPM) ** ((slow - base_hr_bpm) / 10.0)
+    return np.clip(gain, *FINGER_AMPLITUDE_BOUNDS)
+
+
 def simulate(
     duration_s: float,
     fs: float,
@@ -230,10 +254,11 @@ def simulate(
     rng: np.random.Generator,
     task_rise_bpm: float = 0.0,
     breath_irregularity: float = 0.12,
+    hr_drift_bpm: float = 2.0,
 ) -> Physiology:
     """One trial's physiology at ``fs`` Hz (1 kHz for BP4D+-style recordings)."""
     resp = breathing(duration_s, fs, subject.base_rr_bpm * rng.uniform(0.93, 1.07), rng, breath_irregularity)
-    hr = heart_rate(duration_s, fs, subject, resp.volume, rng, task_rise_bpm)
+    hr = heart_rate(duration_s, fs, subject, resp.volume, rng, task_rise_bpm, hr_drift_bpm)
     phase = cardiac_phase(hr, fs, rng)
     ppg = ppg_shape(phase)
     # the finger sees the same beat ptt seconds later: phase(t - ptt), extrapolated at the start
@@ -241,10 +266,11 @@ def simulate(
     phase_delayed = np.interp(t - subject.ptt_s, t, phase, left=np.nan)
     head = np.isnan(phase_delayed)
     phase_delayed[head] = phase[0] - (subject.ptt_s - t[head]) * hr[0] / 60.0
+    finger_ppg = ppg_shape(phase_delayed) * finger_amplitude(hr, fs, subject.base_hr_bpm)
     pulse_pressure = subject.systolic_mmhg - subject.diastolic_mmhg
     # breathing also modulates pressure a little (a few mmHg)
     bp = subject.diastolic_mmhg + pulse_pressure * bp_shape(phase_delayed) + 2.0 * (resp.volume - 0.5)
-    return Physiology(fs=fs, hr_bpm=hr, phase=phase, ppg=ppg, finger_ppg=ppg_shape(phase_delayed), bp_mmhg=bp,
+    return Physiology(fs=fs, hr_bpm=hr, phase=phase, ppg=ppg, finger_ppg=finger_ppg, bp_mmhg=bp,
                       resp=resp)
 
 

@@ -277,6 +277,23 @@ def test_rate_rows_exclusions_and_merge() -> None:
     assert merged[0]["window_end_s"] == pytest.approx(249 / FPS)
 
 
+def test_rate_label_under_the_floor_is_no_reading() -> None:
+    """A device that lost the pulse for part of a trial (UBFC-rPPG's erroneous HR rows read 0-4
+    bpm) leaves those samples out of the label's rate; without a floor they drag the mean down."""
+    t = np.arange(249) / FPS
+    wave = np.sin(2 * np.pi * HR_BINS[0] * BIN / 60 * t)
+    label = np.full(249, 72.0)
+    label[50:150] = 2.0
+    pred = np.diff(wave, append=0)
+    floored = rate_rows(pred, wave, FPS, SIGNALS, "pulse", rate_label=label, rate_label_floor=30.0)
+    assert floored[0]["rate_label"] == 72.0
+    raw = rate_rows(pred, wave, FPS, SIGNALS, "pulse", rate_label=label)
+    assert raw[0]["rate_label"] == pytest.approx((149 * 72.0 + 100 * 2.0) / 249)
+    # a label with no sample over the floor has no rate: the trial is left out of that protocol
+    none = rate_rows(pred, wave, FPS, SIGNALS, "pulse", rate_label=np.zeros(249), rate_label_floor=30.0)
+    assert math.isnan(none[0]["rate_label"]) and none[0]["status"] == "ok"
+
+
 def test_perfect_predictions(cache: Path, splits: Path, oracle: Oracle, tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "fold1"

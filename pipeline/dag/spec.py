@@ -356,7 +356,7 @@ STAGES: list[Stage] = [
         inputs=_evaluate_inputs,
         # the rate estimation only: POS, CHROM and the pseudo-label settings shape no score here
         params=_run_params(("signals.zero_pad_factor", "signals.eval_window", "signals.pulse", "signals.resp",
-                            "evaluate")),
+                            "evaluate", "ingest.min_recorded_hr_bpm")),
         args="--run {wildcards.run} --fold {wildcards.fold} --params params.yaml --sheet experiments.yaml"
              " --model {input.model} --cache {input.cache} --splits {input.splits}"
              " --train-cache {input.train_cache} --train-splits {input.train_splits}"

@@ -15,7 +15,8 @@ Rates (supp. E.1, E.3), scored exactly as the unsupervised baselines (``pipeline
 - MAE, RMSE, MAPE and Pearson r over the remaining trials (windows). Where the cache holds a
   rate label aligned to frames (``hr_bpm``, ``resp_bpm``: the rendered rate of the built-in
   data, the recorded rate of BP4D+), the predicted rate is also scored against the label's
-  mean over the same frames (a second protocol, ``vs_rate_label``).
+  mean over the same frames (a second protocol, ``vs_rate_label``); heart-rate samples under
+  ``ingest.min_recorded_hr_bpm`` are left out of that mean (a device without a pulse reading).
 
 AUs (supp. E.2, E.4): sigmoid, threshold 0.5, on the AU-coded frames only (frames inside the
 trial's ``au_range`` whose label is 0 or 1; -1 = not coded), all frames of all test trials
@@ -89,12 +90,15 @@ def rate_rows(
     task: str,
     hr_mode: str = "trial",
     rate_label: np.ndarray | None = None,
+    rate_label_floor: float | None = None,
 ) -> list[dict[str, Any]]:
     """Rows (start, stop, pred, true, abs_err, rate_label, status, reason) of one trial and task.
 
     ``pred`` is the model's difference-normalised wave, ``truth_raw`` the raw ground-truth wave
     over the same frames (None: the trial has none), ``rate_label`` the per-frame rate label
-    over the same frames (or None). A failure of either estimate gives one excluded row.
+    over the same frames (or None). Label samples under ``rate_label_floor`` count as not
+    recorded (a device that lost the pulse reads near 0 bpm, as on four UBFC-rPPG subjects): the
+    label's rate is the mean of the rest. A failure of either estimate gives one excluded row.
     """
     label_name = RATE_TASKS[task][1]
     what = "pulse" if task == "pulse" else "breathing"
@@ -125,6 +129,8 @@ def rate_rows(
         if rate_label is not None:
             seg = np.asarray(rate_label, dtype=float)[start:stop]
             seg = seg[np.isfinite(seg)]
+            if rate_label_floor is not None:
+                seg = seg[seg >= rate_label_floor]
             label = float(seg.mean()) if seg.size else math.nan
         rows.append({
             "start": start, "stop": stop, "pred": r_pred, "true": r_true,

@@ -27,7 +27,8 @@ so a run that stops half-way never leaves outputs that look complete.
 forward pass, default 32), ``amp`` (autocast: false, true/'bf16', 'fp16'), ``au_threshold``
 (0.5), ``au_names`` (the AU columns the model predicts, in order; default the checkpoint's
 ``au_names`` if it has them, else every AU of the cache), ``chunk_length`` (checked against
-the models).
+the models), ``min_recorded_hr_bpm`` (heart-rate label samples under it are no reading in the
+``vs_rate_label`` protocol; the evaluate stage passes ``ingest.min_recorded_hr_bpm``).
 """
 
 from __future__ import annotations
@@ -240,7 +241,8 @@ def evaluate_fold(
                     raw = labels.get(raw_name)
                     by_task[task] = rate_rows(
                         pred.output(task), None if raw is None else raw[:m], pred.fps, signals, task,
-                        hr_mode, None if rate_name not in labels else labels[rate_name][:m])
+                        hr_mode, None if rate_name not in labels else labels[rate_name][:m],
+                        settings.get("min_recorded_hr_bpm") if task == "pulse" else None)
                 n_au = 0
                 if au_collector is not None and au_cols is not None and m:
                     au_true = labels["au"][:m][:, au_cols]

@@ -21,7 +21,9 @@ def evaluate_run_fold(params: dict, run: Run, fold: str, model: Path, cache_root
         raise InputError(missing[0], "checkpoint not found (re-run the train job)")
     metrics = evaluate_fold(
         checkpoints=checkpoints, cache_root=cache_root, splits_path=splits_path, fold=fold,
-        tasks=list(run.row["tasks"]), signals=params["signals"], settings=params["evaluate"], out_dir=out,
+        tasks=list(run.row["tasks"]), signals=params["signals"], out_dir=out,
+        # a recorded heart rate under the ingest floor is no reading (vs_rate_label leaves it out)
+        settings={**params["evaluate"], "min_recorded_hr_bpm": params["ingest"]["min_recorded_hr_bpm"]},
         train_cache_root=train_cache, train_splits_path=train_splits, run_id=run.id, progress=progress,
     )
     return f"evaluate {run.id} {fold}: {metrics.get('n_trials', '?')} test trials -> {out}"

@@ -116,15 +116,15 @@ def load_checkpoint_model(path: str | Path, device: str | torch.device | None = 
 
 
 def amp_dtype(amp: bool | str | None) -> torch.dtype | None:
-    """Autocast dtype of the ``amp`` setting: False/None/'none' = off, True = bfloat16."""
-    if amp in (None, False, "none", "off", "false"):
+    """Autocast dtype of the ``amp`` setting: False/None/'none'/'fp32' = off, True = bfloat16."""
+    if amp in (None, False, "none", "off", "false", "fp32"):
         return None
     if amp is True:
         return torch.bfloat16
     try:
         return _AMP_DTYPES[str(amp).lower()]
     except KeyError:
-        raise ValueError(f"amp must be false, true, 'bf16' or 'fp16', got {amp!r}") from None
+        raise ValueError(f"amp must be false, true, 'fp32', 'bf16' or 'fp16', got {amp!r}") from None
 
 
 def _group_map(models: Models) -> dict[str, nn.Module]:

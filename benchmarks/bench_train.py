@@ -26,6 +26,7 @@ from pipeline.cache.dataset import ChunkDataset  # noqa: E402
 from pipeline.compute_audit import audit_variant  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.ingest import ingest_dataset  # noqa: E402
+from pipeline.models.device import place  # noqa: E402
 from pipeline.models.registry import build_model, variant_info  # noqa: E402
 from pipeline.preprocess import preprocess_from_params  # noqa: E402
 from pipeline.synth.generate import generate_dataset  # noqa: E402
@@ -59,6 +60,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--batch-chunks", type=int, default=16)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
+    ap.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
+                    help="conv weights as the trainer places them (channels_last) or NCHW")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
@@ -66,7 +69,7 @@ def main() -> None:
         cache = args.cache or small_cache(work)
         peak = matmul_gflops(device)
         print(f"device {device}, {torch.get_num_threads()} threads, fp32 matmul {peak:.1f} GFLOP/s, "
-              f"precision {args.precision}, batches of {args.batch_chunks} chunks of 3 frames")
+              f"precision {args.precision}, {args.memory_format}, batches of {args.batch_chunks} chunks of 3 frames")
         print(f"{'variant':26s} {'loader fr/s':>11s} {'memory fr/s':>11s} {'loader share':>12s} {'GFLOP/s':>8s}")
         for name in VARIANTS:
             info = variant_info(name)
@@ -74,7 +77,8 @@ def main() -> None:
             labels = [task_label(t, "pos_ppg") for t in tasks]
             ds = ChunkDataset(cache, None, 3, tasks=labels, inputs=info.inputs)
             torch.manual_seed(0)
-            model = build_model(name, seed=0, tasks=tuple(tasks), **({"n_au": 12} if "au" in tasks else {})).to(device)
+            model = build_model(name, seed=0, tasks=tuple(tasks), **({"n_au": 12} if "au" in tasks else {}))
+            model = place(model, device) if args.memory_format == "channels_last" else model.to(device)
             crit = MultiTaskLoss(tasks, "pos_ppg", None)
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
             n = len(ds)

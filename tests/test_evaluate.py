@@ -39,6 +39,7 @@ from pipeline.evaluate.predict import (
 )
 from pipeline.evaluate.run import evaluate_fold
 from pipeline.folds import read_fold
+from pipeline.models.device import place
 from pipeline.models.registry import build_model, resolved_options
 from pipeline.preprocess import preprocess_trials
 from pipeline.signals.rates import rate_kwargs, resp_rate_bpm
@@ -234,6 +235,8 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         assert k == k2 and torch.equal(a, b)
     g = torch.Generator().manual_seed(0)
     big, small = torch.randn(6, 3, 64, 64, generator=g), torch.randn(6, 3, 4, 4, generator=g)
+    # the scorer places the model as the trainer does (channels-last conv weights): same sums
+    place(model, torch.device("cpu"))
     with torch.no_grad():
         want, got = model(big, small), loaded(big, small)
     for task in ("au", "pulse", "resp"):

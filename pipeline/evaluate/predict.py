@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from pipeline.cache.reader import open_cache
 from pipeline.errors import InputError
-from pipeline.models.device import pick_device
+from pipeline.models.device import pick_device, place
 from pipeline.models.registry import build_model, variant_info
 
 CHECKPOINT_KEYS = ("model", "variant", "options")
@@ -108,7 +108,7 @@ def load_checkpoint_model(path: str | Path, device: str | torch.device | None = 
     # what the run recorded (au_names, tasks, epoch, ...), without the weights and training state
     model.checkpoint_info = {k: v for k, v in ckpt.items()  # type: ignore[attr-defined]
                              if k not in _TRAINING_STATE and not isinstance(v, torch.Tensor)}
-    return model.to(pick_device(device)).eval()
+    return place(model, pick_device(device)).eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def iter_predictions(
     n = chunk_length_of(groups, chunk_length, int(index.info.get("settings", {}).get("chunk_length", 3)))
     modes = {g: m.training for g, m in groups.items()}
     for m in groups.values():
-        m.to(dev).eval()
+        place(m, dev).eval()
     assignment: dict[str, str] | None = None
     try:
         bar = tqdm(list(trial_ids), desc="predict", unit="trial", disable=not progress, file=sys.stderr)

@@ -15,7 +15,8 @@ Tensor conventions (every registered model):
   detections): the loss trains them (pipeline.train.loss), evaluation never reads them.
 - With Big temporal down-sampling only frame 0 of each chunk goes through the Big branch and its
   feature map serves all N frames; the other Big frames are ignored.
-- Models hold no device state: move them with ``.to(device)``; any batch size and N work.
+- Models hold no device state: move them with ``.to(device)`` (the trainer and the scorer use
+  ``pipeline.models.device.place``: channels-last weights); any batch size and N work.
 
 Entry points: ``pipeline.models.registry.build_model``, ``list_variants``, ``variant_info``.
 """

@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cache.dataset import ChunkDataset
-from pipeline.models.device import pick_device
+from pipeline.models.device import pick_device, place
 from pipeline.models.registry import build_model, resolved_options, variant_info
 from pipeline.provenance import provenance
 from pipeline.train.checkpoint import (
@@ -372,7 +372,7 @@ def train_model(
             print(f"train: {len(init_report['left_at_init'])} entries left at their init "
                   f"(not in {init_path} with the same shape): "
                   f"{', '.join(sorted(init_report['left_at_init']))}", file=sys.stderr)
-    model.to(dev)
+    place(model, dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=s["lr"], weight_decay=s["weight_decay"])
     scaler = torch.amp.GradScaler("cuda") if s["precision"] == "fp16" else None
     if ckpt is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from scipy.signal import periodogram
 
@@ -321,7 +323,7 @@ def test_finger_pulse_narrows_as_the_rate_rises_the_face_pulse_does_not():
     facial blood-volume wave keeps its size. Both still beat at the same rate."""
     rng = np.random.default_rng(4)
     sub = physio.draw_subject(rng)
-    sub = type(sub)(**{**sub.__dict__, "rsa_bpm": 0.0})
+    sub = dataclasses.replace(sub, rsa_bpm=0.0)
     ph = physio.simulate(60.0, 1000.0, sub, rng, task_rise_bpm=25.0, hr_drift_bpm=0.0)
     first, last = slice(0, 1000), slice(55000, 60000)  # before any rise, and with the rise complete
 

@@ -24,7 +24,7 @@ so a run that stops half-way never leaves outputs that look complete.
 
 ``settings`` (the run's evaluation settings; every key optional): ``hr_mode`` (``trial`` |
 ``windowed``; default from ``signals.eval_window.enabled``), ``batch_chunks`` (chunks per
-forward pass, default 32), ``amp`` (autocast: false, true/'bf16', 'fp16'), ``au_threshold``
+forward pass, default 32), ``amp`` (autocast: false/'fp32', true/'bf16', 'fp16'), ``au_threshold``
 (0.5), ``au_names`` (the AU columns the model predicts, in order; default the checkpoint's
 ``au_names`` if it has them, else every AU of the cache), ``chunk_length`` (checked against
 the models), ``min_recorded_hr_bpm`` (heart-rate label samples under it are no reading in the

@@ -81,6 +81,10 @@ class Stage:
     # Snakemake resources of each job (the profiles map 'gpu' to a device: one at a time
     # locally, a GPU request on SLURM)
     resources: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Threads of one job: a number, or None for every core the run was given. The torch stages
+    # take all of them, so Snakemake runs them one at a time: two 2-thread torch jobs sharing
+    # 2 cores each took about 1.6x as long as alone (README, "Scales").
+    threads: int | None = 1
     report: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -344,6 +348,7 @@ STAGES: list[Stage] = [
              " --cache {input.cache} --splits {input.splits} {params.parent} --out {output.model}",
         extra=_train_extra,
         resources={"gpu": 1},
+        threads=None,
     ),
     Stage(
         name="evaluate",
@@ -362,6 +367,7 @@ STAGES: list[Stage] = [
              " --train-cache {input.train_cache} --train-splits {input.train_splits}"
              " --out results/runs/{wildcards.run}/{wildcards.fold}",
         resources={"gpu": 1},
+        threads=None,
     ),
     Stage(
         name="aggregate",

@@ -49,6 +49,12 @@ def _job(wildcards):
     return {k: v for k, v in wildcards.items()}
 
 
+def threads_of(stage):
+    """A job's threads: the stage's number, or every CPU of the machine for None (Snakemake
+    scales it down to --cores, so such jobs run one at a time; profiles may set-threads)."""
+    return stage.threads if stage.threads is not None else (os.cpu_count() or 1)
+
+
 def inputs_of(stage):
     """Input function: the job's data inputs plus the stage module's import closure."""
     code = stage.code

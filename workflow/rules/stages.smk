@@ -22,7 +22,8 @@ for _stage in STAGES:
             **constraints(_stage),
         resources:
             **_stage.resources,
+        threads: threads_of(_stage)
         conda:
             "../../environment.yml"
         shell:
-            "{params.command} 2>&1 | tee {log}"
+            "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command} 2>&1 | tee {log}"

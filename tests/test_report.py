@@ -578,6 +578,9 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     assert entry["runs"]["table1/bigsmall"]["au_f1"] == {"reproduced": 15.5, "std": None, "published": 43.3,
                                                         "difference": pytest.approx(15.5 - 43.3), "ci95": None}
     assert entry["au_f1_all_positive_published_data"] == pytest.approx(40.78, abs=0.01)
+    # one fold of BP4D+'s three: the report says which and what that leaves out
+    assert entry["statements"][1].startswith("Fewer folds than the paper's 3 (fold1, fold2, fold3): "
+                                             "table1/bigsmall on fold1 only.")
     table = pd.read_csv(out / "tables" / "table1.csv")
     floor = table[table["row"].str.startswith("all-positive")].iloc[0]
     assert (floor["reproduced"], round(floor["published"], 2)) == (40.0, 40.78)
@@ -809,6 +812,32 @@ def test_alignment_gain_measures_an_unaligned_row_below_the_floor_from_the_floor
     text = alignment_gain(entries, 2)
     assert text.endswith("mean gain over 1 aligned pair(s) +19.00 (published +8.00; "
                          "big_branch_aligned +19.00 (from all-positive)): holds.")
+
+
+def test_rows_on_different_folds_are_compared_on_the_folds_both_have():
+    """A fold-1 row (the sheet's budget for Table 2) against a three-fold Table 1 row: the claim and
+    the alignment gain use the three-fold row's fold-1 values, and say so."""
+    from pipeline.report.items.learned import alignment_gain, on_common_folds
+
+    def entry(row, per_fold, published, trivial_per_fold):
+        mean = sum(per_fold.values()) / len(per_fold)
+        return {"published_row": row, "au_f1": {"reproduced": mean, "published": published},
+                "trivial_au_f1": sum(trivial_per_fold.values()) / len(trivial_per_fold),
+                "per_fold": {"au_f1": per_fold, "trivial_au_f1": trivial_per_fold}}
+
+    plain = entry("big_branch", {"fold1": 44.0, "fold2": 20.0, "fold3": 20.0}, 45.3,
+                  {"fold1": 41.0, "fold2": 40.0, "fold3": 42.0})
+    aligned = entry("big_branch_aligned", {"fold1": 60.0}, 52.0, {"fold1": 41.0})
+    a, b, common = on_common_folds(aligned, plain, "au_f1")
+    assert common == ["fold1"]
+    assert (a["reproduced"], b["reproduced"], b["trivial"], b["published"]) == (60.0, 44.0, 41.0, 45.3)
+    # the three-fold mean (28.0) is below its floor (41.0); on fold 1 alone it is above it (44.0)
+    assert alignment_gain({"a": aligned, "b": plain}, 2).endswith(
+        "mean gain over 1 aligned pair(s) +16.00 (published +6.70; big_branch_aligned +16.00 on fold1): holds.")
+    # same folds: the means themselves, no fold list
+    assert on_common_folds(plain, plain, "au_f1")[2] is None
+    # no shared fold: not comparable
+    assert on_common_folds(aligned, entry("big_branch", {"fold2": 30.0}, 45.3, {"fold2": 40.0}), "au_f1") is None
 
 
 def test_training_scale_statements_name_each_runs_scale_and_the_papers() -> None:

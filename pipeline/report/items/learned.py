@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from pipeline.experiments.sheet import fold_names
 from pipeline.reference.au_class_weights import published_all_positive_f1
 from pipeline.reference.papers import paper_training
 from pipeline.report import tables as T
@@ -42,6 +43,38 @@ def _metric(run: dict, name: str, stat: str = "mean") -> float:
     entry = run.get("metrics", {}).get(name)
     value = None if entry is None else entry.get(stat)
     return math.nan if value is None else float(value)
+
+
+def _per_fold(run: dict, name: str) -> dict[str, float]:
+    """A run's per-fold values of one aggregated metric (folds without a value left out)."""
+    entry = run.get("metrics", {}).get(name) or {}
+    return {f: float(v) for f, v in (entry.get("per_fold") or {}).items() if v is not None and not math.isnan(v)}
+
+
+def on_common_folds(a: dict, b: dict, metric: str) -> tuple[dict, dict, list[str] | None] | None:
+    """Two table entries' ``metric`` made comparable: each as {reproduced, trivial, published}, the
+    reproduced and trivial values the mean over the folds both rows have when their folds differ
+    (then also those folds; else None). None when a row has no value on a shared fold."""
+    ma, mb = a.get(metric), b.get(metric)
+    if not ma or not mb or ma["reproduced"] is None or mb["reproduced"] is None:
+        return None
+    fa, fb = ((e.get("per_fold") or {}).get(metric) or {} for e in (a, b))
+    if set(fa) == set(fb):
+        return ({"reproduced": ma["reproduced"], "trivial": a.get(f"trivial_{metric}"), "published": ma["published"]},
+                {"reproduced": mb["reproduced"], "trivial": b.get(f"trivial_{metric}"), "published": mb["published"]},
+                None)
+    common = sorted(set(fa) & set(fb))
+    if not common:
+        return None
+
+    def mean_on(entry: dict, values: dict[str, float], key: str) -> dict:
+        trivial = (entry.get("per_fold") or {}).get(f"trivial_{metric}") or {}
+        have = [trivial[f] for f in common if f in trivial]
+        return {"reproduced": sum(values[f] for f in common) / len(common),
+                "trivial": sum(have) / len(have) if len(have) == len(common) else None,
+                "published": entry[key]["published"]}
+
+    return mean_on(a, fa, metric), mean_on(b, fb, metric), common
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -199,11 +232,14 @@ class LearnedTable(ReportItem):
                 low, high = (float(ci[0]), float(ci[1])) if ci else (math.nan, math.nan)
                 entry[metric] = {"reproduced": clean(mean), "std": clean(std), "published": clean(published),
                                  "difference": clean(mean - published), "ci95": [low, high] if ci else None}
+                if metric in METRIC_SOURCES:
+                    entry.setdefault("per_fold", {})[metric] = _per_fold(run, METRIC_SOURCES[metric])
                 rows.append({"row": label, "run": run_id, "metric": metric, "reproduced": mean, "std over folds": std,
                              "95% CI low": low, "95% CI high": high, "published": published,
                              "difference": mean - published})
             for metric, (what, source, _) in TRIVIAL.items():
                 entry[f"trivial_{metric}"] = clean(_metric(run, source))
+                entry.setdefault("per_fold", {})[f"trivial_{metric}"] = _per_fold(run, source)
             entry["training_scale"] = training_scale_text(run_id, run.get("training"))
             entries[run_id] = entry
         reference = published_all_positive_f1(self.dataset) if "au_f1" in pub.columns else None
@@ -260,9 +296,27 @@ class LearnedTable(ReportItem):
                      "such rows say little about what the models learned.")
         return text
 
+    def _folds_statement(self, ctx: ReportContext, runs: dict) -> str | None:
+        """Which runs were trained on fewer folds than the dataset has (the sheet's budget), and
+        what that leaves out; None when every run covers every fold."""
+        every = fold_names(self.dataset, ctx.params)
+        fewer: dict[tuple[str, ...], list[str]] = {}
+        for run_id, run in runs.items():
+            folds = tuple(run.get("folds", []))
+            if len(folds) < len(every):
+                fewer.setdefault(folds, []).append(run_id)
+        if not fewer:
+            return None
+        groups = "; ".join(f"{', '.join(ids)} on {', '.join(folds) or 'no fold'} only" for folds, ids in fewer.items())
+        return (f"Fewer folds than the paper's {len(every)} ({', '.join(every)}): {groups}. For these runs the mean "
+                "is over those folds alone (with one fold: that fold's value, no standard deviation or t-interval "
+                "over folds), and the HR and RR intervals resample those folds' test subjects. The sheet sets each "
+                "row's folds (experiments.yaml, 'folds': all for the paper's protocol).")
+
     def _statements(self, ctx: ReportContext, runs: dict, entries: dict) -> list[str]:
         d = ctx.digits
-        out = []
+        folds = self._folds_statement(ctx, runs)
+        out = [] if folds is None else [folds]
         pos = {r.dataset: r.metrics.get("POS", {}).get("hr_mae") for r in ctx.inputs.unsupervised}.get(self.dataset)
         for run_id, run in runs.items():
             for metric, (what, source, better) in TRIVIAL.items():
@@ -278,22 +332,24 @@ class LearnedTable(ReportItem):
                            f"dataset: {'better' if hr < pos else 'NOT better'} than POS.")
         by_row = {e["published_row"]: e for e in entries.values()}
         for better, other, metric in self.claims:
-            a, b = by_row.get(better, {}).get(metric), by_row.get(other, {}).get(metric)
-            if not a or not b or a["reproduced"] is None or b["reproduced"] is None:
-                out.append(f"Claim {better} better than {other} on {metric}: not testable (a row has no result).")
+            pair = on_common_folds(by_row.get(better, {}), by_row.get(other, {}), metric)
+            if pair is None:
+                out.append(f"Claim {better} better than {other} on {metric}: not testable (a row has no result"
+                           " on a fold the other has).")
                 continue
+            a, b, common = pair
+            where = "" if common is None else f" on the folds both rows have ({', '.join(common)})"
             lower = metric in LOWER_IS_BETTER
             holds = a["reproduced"] < b["reproduced"] if lower else a["reproduced"] > b["reproduced"]
-            trivial = [by_row[r].get(f"trivial_{metric}") for r in (better, other)]
-            if metric in TRIVIAL and any(t is not None and not (x["reproduced"] < t if lower else x["reproduced"] > t)
-                                         for x, t in zip((a, b), trivial)):
+            if metric in TRIVIAL and any(x["trivial"] is not None and not (
+                    x["reproduced"] < x["trivial"] if lower else x["reproduced"] > x["trivial"]) for x in (a, b)):
                 out.append(f"Claim {better} better than {other} on {metric}: inconclusive on this data "
-                           f"(reproduced {_fmt(a['reproduced'], d)} vs {_fmt(b['reproduced'], d)}; a row does not "
-                           "beat its trivial predictor, so their order says nothing).")
+                           f"(reproduced {_fmt(a['reproduced'], d)} vs {_fmt(b['reproduced'], d)}{where}; a row does "
+                           "not beat its trivial predictor, so their order says nothing).")
                 continue
             out.append(f"Claim {better} better than {other} on {metric} (published {_fmt(a['published'], d)} vs "
                        f"{_fmt(b['published'], d)}): reproduced {_fmt(a['reproduced'], d)} vs "
-                       f"{_fmt(b['reproduced'], d)}, {'holds' if holds else 'does NOT hold'} on this data.")
+                       f"{_fmt(b['reproduced'], d)}{where}, {'holds' if holds else 'does NOT hold'} on this data.")
         return out
 
 
@@ -361,15 +417,16 @@ def alignment_gain(entries: dict, digits: int) -> str:
     by_row = {e["published_row"]: e for e in entries.values()}
     ours, theirs, names, floored = [], [], [], False
     for aligned, plain in ALIGNED_PAIRS:
-        a, b = (by_row.get(r, {}).get("au_f1") for r in (aligned, plain))
-        if not a or not b or a["reproduced"] is None or b["reproduced"] is None:
+        pair = on_common_folds(by_row.get(aligned, {}), by_row.get(plain, {}), "au_f1")
+        if pair is None:
             continue
-        trivial_aligned, trivial_plain = (by_row[r].get("trivial_au_f1") for r in (aligned, plain))
-        base = b["reproduced"] if trivial_plain is None else max(b["reproduced"], trivial_plain)
+        a, b, common = pair
+        base = b["reproduced"] if b["trivial"] is None else max(b["reproduced"], b["trivial"])
         ours.append(a["reproduced"] - base)
         theirs.append(a["published"] - b["published"])
-        names.append(f"{aligned} {ours[-1]:+.{digits}f}" + (" (from all-positive)" if base != b["reproduced"] else ""))
-        floored |= trivial_aligned is not None and a["reproduced"] <= trivial_aligned
+        names.append(f"{aligned} {ours[-1]:+.{digits}f}" + (" (from all-positive)" if base != b["reproduced"] else "")
+                     + ("" if common is None else f" on {', '.join(common)}"))
+        floored |= a["trivial"] is not None and a["reproduced"] <= a["trivial"]
     if not ours:
         return "Claim (supp. B.7) face alignment raises AU F1 by about 8 points: not testable (no aligned pair has results)."
     mean_ours, mean_theirs = sum(ours) / len(ours), sum(theirs) / len(theirs)

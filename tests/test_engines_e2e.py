@@ -119,6 +119,23 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     assert dvc_changed_stages(repo) == set()
 
 
+def test_torch_jobs_take_every_core_and_run_one_at_a_time(snakemake_clone):
+    """Training and scoring jobs claim all of --cores (so two never share the cores) and set
+    torch's threads to them; the other jobs take one core each."""
+    for cores in (2, 1):
+        out = run(["snakemake", "-n", "--cores", str(cores), "--forcerun", "train", "preprocess"], snakemake_clone)
+        jobs = {}
+        for block in re.split(r"\n(?:local)?rule ", out)[1:]:
+            if "python -m pipeline" in block:  # a stage's job (not the target rule 'all')
+                jobs.setdefault(block.split(":", 1)[0], []).append(block)
+        assert {"train", "evaluate", "preprocess"} <= set(jobs)
+        for rule, blocks in jobs.items():
+            want = cores if rule in ("train", "evaluate") else 1
+            for block in blocks:
+                assert f"OMP_NUM_THREADS={want} " in block, (rule, cores, block[:400])
+                assert (f"threads: {want}" in block) == (want > 1), (rule, cores, block[:400])
+
+
 # (dotted key, new value) -> (Snakemake rules a dry run schedules, DVC stages reported changed).
 # Upstream edits must not touch generate, ingest, splits or the compute audit; DVC reports only
 # the stages that list the key (downstream ones change once their inputs do).

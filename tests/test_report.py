@@ -578,6 +578,9 @@ def test_learned_tables_per_au_figure_and_headline(inputs, tmp_path):
     assert entry["runs"]["table1/bigsmall"]["au_f1"] == {"reproduced": 15.5, "std": None, "published": 43.3,
                                                         "difference": pytest.approx(15.5 - 43.3), "ci95": None}
     assert entry["au_f1_all_positive_published_data"] == pytest.approx(40.78, abs=0.01)
+    # the four rows Table 1 prints as "BigSmall" are told apart by their row ids
+    assert "Big Branch +4.52, BigSmall (bigsmall_no_downsampling) +1.72, BigSmall (bigsmall_no_shift) -0.48" \
+        in entry["statements"][0]
     # one fold of BP4D+'s three: the report says which and what that leaves out
     assert entry["statements"][1].startswith("Fewer folds than the paper's 3 (fold1, fold2, fold3): "
                                              "table1/bigsmall on fold1 only.")

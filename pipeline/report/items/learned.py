@@ -285,8 +285,11 @@ class LearnedTable(ReportItem):
     def _published_floor(self, pub: pd.DataFrame, reference: float, digits: int) -> str:
         """How far each published AU F1 sits above the all-positive predictor on the real data."""
         f1 = pub["au_f1"].dropna()
-        margins = ", ".join(f"{pub.attrs['labels'].get(r, r)} {v - reference:+.{digits}f}" for r, v in f1.items())
-        close = [pub.attrs["labels"].get(r, r) for r, v in f1.items() if v - reference < CLOSE_TO_FLOOR]
+        labels = [pub.attrs["labels"].get(r, r) for r in f1.index]
+        # Table 1 prints four rows as "BigSmall": those are told apart by their row ids
+        names = {r: label if labels.count(label) == 1 else f"{label} ({r})" for r, label in zip(f1.index, labels)}
+        margins = ", ".join(f"{names[r]} {v - reference:+.{digits}f}" for r, v in f1.items())
+        close = [names[r] for r, v in f1.items() if v - reference < CLOSE_TO_FLOOR]
         text = (f"On the real {self.dataset} data the all-positive predictor reaches a mean AU F1 of "
                 f"{reference:.{digits}f} (mean over the AUs of 2p/(1+p), p the prevalences implied by the "
                 f"published class weights, p = 1/(1+w)). Published rows relative to it: {margins}.")

@@ -2,7 +2,7 @@
 chunk loader and with in-memory tensors, the loader's share of a step, and the achieved GFLOP/s
 against the machine's measured matmul throughput.
 
-    .venv/bin/python benchmarks/bench_train.py [--cache data/cache/bp4d] [--steps 6]
+    .venv/bin/python benchmarks/bench_train.py [--cache data/cache/bp4d] [--steps 6] [--variants big_branch ...]
 
 Without --cache it builds a small built-in BP4D+ cache (3 subjects) in a temporary folder.
 """
@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     ap.add_argument("--memory-format", choices=["channels_last", "contiguous"], default="channels_last",
                     help="conv weights as the trainer places them (channels_last) or NCHW")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS),
+                    help="registered variants to time (default: the Table 1 rows)")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
@@ -71,7 +73,7 @@ def main() -> None:
         print(f"device {device}, {torch.get_num_threads()} threads, fp32 matmul {peak:.1f} GFLOP/s, "
               f"precision {args.precision}, {args.memory_format}, batches of {args.batch_chunks} chunks of 3 frames")
         print(f"{'variant':26s} {'loader fr/s':>11s} {'memory fr/s':>11s} {'loader share':>12s} {'GFLOP/s':>8s}")
-        for name in VARIANTS:
+        for name in args.variants:
             info = variant_info(name)
             tasks = list(info.tasks)
             labels = [task_label(t, "pos_ppg") for t in tasks]

@@ -27,7 +27,7 @@ def read_benchmarks(root: Path) -> pd.DataFrame:
             continue
         stage = path.relative_to(base).parts[0]
         job = str(path.relative_to(base / stage).with_suffix(""))
-        last = table.iloc[-1]  # a re-run job appends no rows: Snakemake rewrites the file
+        last = table.iloc[-1]  # one row per job (Snakemake rewrites the file when the job re-runs)
         rows.append({"stage": stage, "job": job, "seconds": float(last["s"]),
                      "max_rss_mb": float(last["max_rss"]) if str(last["max_rss"]) != "-" else float("nan")})
     return pd.DataFrame(rows, columns=["stage", "job", "seconds", "max_rss_mb"])

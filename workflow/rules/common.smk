@@ -55,6 +55,14 @@ def threads_of(stage):
     return stage.threads if stage.threads is not None else (os.cpu_count() or 1)
 
 
+def shell_of(stage):
+    """The job's command line. The torch stages run with torch's threads set to the job's; the
+    others keep the command they had, since Snakemake re-runs a job whose command text changed."""
+    if stage.threads is None:
+        return "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command} 2>&1 | tee {log}"
+    return "{params.command} 2>&1 | tee {log}"
+
+
 def inputs_of(stage):
     """Input function: the job's data inputs plus the stage module's import closure."""
     code = stage.code

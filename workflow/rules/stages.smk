@@ -26,4 +26,4 @@ for _stage in STAGES:
         conda:
             "../../environment.yml"
         shell:
-            "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command} 2>&1 | tee {log}"
+            shell_of(_stage)

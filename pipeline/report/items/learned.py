@@ -67,14 +67,14 @@ def on_common_folds(a: dict, b: dict, metric: str) -> tuple[dict, dict, list[str
     if not common:
         return None
 
-    def mean_on(entry: dict, values: dict[str, float], key: str) -> dict:
+    def mean_on(entry: dict, values: dict[str, float]) -> dict:
         trivial = (entry.get("per_fold") or {}).get(f"trivial_{metric}") or {}
         have = [trivial[f] for f in common if f in trivial]
         return {"reproduced": sum(values[f] for f in common) / len(common),
                 "trivial": sum(have) / len(have) if len(have) == len(common) else None,
-                "published": entry[key]["published"]}
+                "published": entry[metric]["published"]}
 
-    return mean_on(a, fa, metric), mean_on(b, fb, metric), common
+    return mean_on(a, fa), mean_on(b, fb), common
 
 
 def _fmt(x: float, digits: int) -> str:

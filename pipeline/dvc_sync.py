@@ -27,6 +27,33 @@ MARKER = Path(".snakemake") / "pipeline" / "dvc-commit.pending"
 COMMIT = ("dvc", "commit", "--force", "--quiet")
 
 
+def _paths(entries: Sequence) -> list[str]:
+    """The paths of a dvc.yaml ``deps``/``outs``/``metrics``/``plots`` list (strings, or
+    one-key mappings of a path to its options)."""
+    return [e if isinstance(e, str) else next(iter(e)) for e in entries or []]
+
+
+def built_stages(root: str | Path = ".") -> list[str] | None:
+    """The stages of dvc.yaml whose dependencies and outputs all exist, in file order; None
+    without a readable dvc.yaml.
+
+    ``dvc commit`` fails on a stage whose output is missing, and a run of part of the DAG (one
+    table, one dataset) leaves the other stages' outputs unbuilt, so only these are committed.
+    """
+    root = Path(root)
+    try:
+        stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    built = []
+    for name, stage in stages.items():
+        paths = [*_paths(stage.get("deps")), *_paths(stage.get("outs")), *_paths(stage.get("metrics")),
+                 *_paths(stage.get("plots"))]
+        if all((root / p).exists() for p in paths):
+            built.append(name)
+    return built
+
+
 def _lock_readable(text: str) -> bool:
     try:
         doc = yaml.safe_load(text)
@@ -36,13 +63,17 @@ def _lock_readable(text: str) -> bool:
 
 
 def commit_outputs(root: str | Path = ".") -> bool:
-    """``dvc commit --force`` bracketed by the marker; a failure warns and keeps the marker."""
+    """``dvc commit --force`` of the built stages (:func:`built_stages`; every stage without a
+    readable dvc.yaml), bracketed by the marker; a failure warns and keeps the marker."""
     root = Path(root)
     lock = root / "dvc.lock"
     before = lock.read_text() if lock.is_file() else None
+    stages = built_stages(root)
+    if stages == []:
+        return True  # nothing built yet: nothing to record
     write_json(root / MARKER, {"dvc_lock_before": before if before and _lock_readable(before) else None})
     try:
-        ok = subprocess.run(COMMIT, cwd=root).returncode == 0
+        ok = subprocess.run([*COMMIT, *(stages or [])], cwd=root).returncode == 0
     except OSError as err:  # dvc not installed or not executable
         print(f"warning: cannot run dvc ({err.strerror})", file=sys.stderr)
         ok = False

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.dvc_sync import MARKER, commit_outputs, repair_interrupted_commit, snakemake_cli_dry_run
+from pipeline.dvc_sync import MARKER, built_stages, commit_outputs, repair_interrupted_commit, snakemake_cli_dry_run
 from tests.tiny_config import make_tiny_clone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,8 @@ def fake_dvc(bin_dir: Path, body: str) -> None:
     """A ``dvc`` executable running ``body`` (sh); it logs the dvc.lock it was started with."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     script = bin_dir / "dvc"
-    script.write_text("#!/bin/sh\n{ echo '---'; cat dvc.lock 2>/dev/null; } >> dvc-calls.log\n" + body + "\n")
+    script.write_text("#!/bin/sh\necho \"$@\" >> dvc-args.log\n"
+                      "{ echo '---'; cat dvc.lock 2>/dev/null; } >> dvc-calls.log\n" + body + "\n")
     script.chmod(0o755)
 
 
@@ -65,6 +66,28 @@ def test_commit_removes_marker_only_on_success(repo: Path, capsys: pytest.Captur
     calls = (repo / "dvc-calls.log").read_text().count("---")
     assert repair_interrupted_commit(repo) is None
     assert (repo / "dvc-calls.log").read_text().count("---") == calls
+
+
+def test_a_partial_run_commits_only_the_stages_it_built(repo: Path) -> None:
+    """dvc commit fails on a stage whose output is missing: a run of one table commits the
+    stages whose dependencies and outputs exist, and a run that built nothing commits nothing."""
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "ingest-ubfc": {"cmd": "x", "deps": ["params.yaml"], "outs": ["data/m.csv"]},
+        "report": {"cmd": "y", "deps": ["data/m.csv"], "outs": ["reports/index.html"],
+                   "metrics": [{"reports/metrics.json": {"cache": False}}]},
+        "audit": {"cmd": "z", "deps": ["params.yaml"], "outs": [{"results/audit.csv": {"cache": True}}]},
+    }}, sort_keys=False))
+    fake_dvc(repo / "bin", "exit 0")
+    assert built_stages(repo) == []
+    assert commit_outputs(repo) is True and not (repo / "dvc-args.log").exists()
+    (repo / "params.yaml").write_text("seed: 0\n")
+    for path in ("data/m.csv", "results/audit.csv", "reports/index.html"):  # the report's metrics missing
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text("built\n")
+    assert built_stages(repo) == ["ingest-ubfc", "audit"]
+    assert commit_outputs(repo) is True and not (repo / MARKER).exists()
+    assert (repo / "dvc-args.log").read_text() == "commit --force --quiet ingest-ubfc audit\n"
+    assert built_stages(repo / "nowhere") is None  # no dvc.yaml: every stage, as dvc commit does
 
 
 def test_sigkill_during_commit_is_repaired_at_next_start(repo: Path) -> None:

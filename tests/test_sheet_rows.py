@@ -125,9 +125,10 @@ def test_every_training_row_trains_and_scores(run, caches, tmp_path: Path) -> No
         if task in run.row["tasks"]:
             assert metrics[task]["n_trials"] + metrics[task].get("n_excluded_trials", 0) == 1
     # each model's training scale travels with the metrics into the aggregate and the report
-    scale = {"epochs": settings["epochs"], "updates": 2 * settings["epochs"], "batch_chunks": 2,
-             "lr": settings["lr"], "precision": settings["precision"], "max_chunks": 4, "frames_per_epoch": 12,
-             "n_train_trials": 2}
+    n, stride = settings["chunk_length"], settings["chunk_stride"]
+    scale = {"epochs": settings["epochs"], "updates": 2 * settings["epochs"], "batch_chunks": 2, "chunk_length": n,
+             "chunk_stride": stride, "lr": settings["lr"], "precision": settings["precision"], "max_chunks": 4,
+             "frames_per_epoch": 4 * n, "n_train_trials": 2}
     for group in groups:
         recorded = dict(metrics["models"][group]["training"])
         assert recorded.pop("train_seconds") > 0 and recorded == scale
@@ -137,6 +138,8 @@ def test_every_training_row_trains_and_scores(run, caches, tmp_path: Path) -> No
     assert set(training) == {"fold1"} and set(training["fold1"]) == set(groups)
     text = training_scale_text(run.id, training)
     epochs = f"{settings['epochs']} epoch{'' if settings['epochs'] == 1 else 's'}"
-    assert text.startswith(run.id) and (f"{epochs}, {2 * settings['epochs']} updates of 2 chunks "
-                                        f"at lr {settings['lr']} ({settings['precision']}, a subsample of 4 chunks), "
-                                        "12 training frames per epoch from 2 trials") in text
+    every = "" if stride == 1 else f", one chunk in {stride} of each trial"
+    assert text.startswith(run.id) and (f"{epochs}, {2 * settings['epochs']} updates of 2 chunks of {n} "
+                                        f"frame{'' if n == 1 else 's'} at lr {settings['lr']} ({settings['precision']}"
+                                        f"{every}, a subsample of 4 chunks), {4 * n} training frames per epoch "
+                                        "from 2 trials") in text

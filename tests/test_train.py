@@ -239,6 +239,28 @@ def test_plan_selects_au_coded_chunks_and_a_fixed_subsample(cache_root: Path) ->
     assert sum(v[0] for v in sub.per_trial.values()) == 10
 
 
+def test_a_stride_keeps_every_kth_chunk_of_each_trial(cache_root: Path) -> None:
+    """chunk_length 1 with stride 3 trains on frames 0, 3, 6, ... of each trial: the first frames
+    of its 3-frame chunks (the Big frames BigSmall's down-sampled Big branch sees), plus a frame
+    of the tail that no whole 3-frame chunk holds."""
+    by3 = ChunkDataset(cache_root, TRIALS, 3, tasks=["au"])
+    by1 = ChunkDataset(cache_root, TRIALS, 1, tasks=["au"])
+    for coded in (False, True):
+        every = plan_chunks(by1, au_coded_only=coded, max_chunks=None, seed=0, au_names=["AU01"])
+        strided = plan_chunks(by1, au_coded_only=coded, max_chunks=None, seed=0, au_names=["AU01"], stride=3)
+        first = {t: by1.trial_items(t)[0] for t in TRIALS}
+        trial_of = {i: t for t in TRIALS for i in by1.trial_items(t)}
+        assert strided.indices == [i for i in every.indices if (i - first[trial_of[i]]) % 3 == 0]
+        np.testing.assert_array_equal(strided.au_codes, np.concatenate([by1[i][2]["au"] for i in strided.indices])[:, :1])
+        chunks = plan_chunks(by3, au_coded_only=coded, max_chunks=None, seed=0)
+        for i in chunks.indices:  # every 3-frame chunk's first frame is among the strided frames
+            t = next(t for t in TRIALS if i in by3.trial_items(t))
+            j = first[t] + 3 * by3.trial_items(t).index(i)
+            assert j in strided.indices
+            np.testing.assert_array_equal(by3[i][0][0], by1[j][0][0])
+        assert len(strided.indices) - len(chunks.indices) <= len(TRIALS) * (2 if coded else 1)
+
+
 def test_epoch_batches_depend_on_seed_and_epoch_only() -> None:
     sampler = EpochBatches(list(range(10)), 4, seed=7)
     sampler.set_epoch(1)

@@ -102,12 +102,13 @@ def _train_rates(cache_root: Path, trial_ids: Sequence[str], task: str, n: int) 
     return out
 
 
-TRAINING_SCALE_KEYS = ("batch_chunks", "lr", "precision", "max_chunks")
+TRAINING_SCALE_KEYS = ("batch_chunks", "chunk_length", "chunk_stride", "lr", "precision", "max_chunks")
 
 
 def training_scale(info: dict[str, Any]) -> dict[str, Any]:
     """How much training a checkpoint had (the report puts it beside the paper's): epochs,
-    updates, batch, lr, precision, chunk subsample, training frames per epoch and trials."""
+    updates, batch, chunk length and stride, lr, precision, chunk subsample, training frames
+    per epoch and trials (a key the checkpoint's settings lack reads None)."""
     settings = info.get("settings") or {}
     epochs, frames = info.get("epoch"), info.get("frames")  # frames: all epochs' together
     return {"epochs": epochs, "updates": info.get("step"),

@@ -2,7 +2,7 @@
 
 - ``plan_chunks``: the training chunks of a ``ChunkDataset`` (all, or only the chunks lying
   wholly inside their trial's AU-coded range, as the paper trains on the AU-coded frames),
-  optionally a seeded subsample of them (the same chunks every epoch), and the AU codes of
+  optionally every k-th chunk of each trial, optionally a seeded subsample of them (the same chunks every epoch), and the AU codes of
   exactly those chunks (for the fold's ``pos_weight``).
 - ``EpochBatches``: shuffled batches of chunk indices; epoch ``e`` of seed ``s`` always gives the
   same order, whatever happened before (so a resumed run sees what an uninterrupted one saw).
@@ -49,10 +49,14 @@ def subsample_seed(seed: int) -> np.random.Generator:
 
 
 def plan_chunks(dataset: ChunkDataset, *, au_coded_only: bool, max_chunks: int | None,
-                seed: int, au_names: Sequence[str] | None = None) -> ChunkPlan:
+                seed: int, au_names: Sequence[str] | None = None, stride: int = 1) -> ChunkPlan:
     """Select the training chunks of ``dataset`` (see the module docstring).
 
     au_coded_only: keep only chunks wholly inside their trial's ``au_range`` attribute.
+    stride: keep only chunks ``0, stride, 2 * stride, ...`` of each trial (counted over all its
+        chunks, so with 1-frame chunks and stride 3 the frames kept are the first frames of its
+        3-frame chunks, the Big frames BigSmall's down-sampled Big branch sees, and the first
+        frame of a tail shorter than a chunk).
     max_chunks: None for all; else ``min(max_chunks, available)`` chunks drawn without
         replacement by ``subsample_seed(seed)``.
     au_names: AU columns whose codes to return (None: no AU codes are read).
@@ -68,6 +72,7 @@ def plan_chunks(dataset: ChunkDataset, *, au_coded_only: bool, max_chunks: int |
                 keep = coded_chunks(trial.frame_index, trial.attrs["au_range"], n)[: len(items)]
             else:
                 keep = np.ones(len(items), dtype=bool)
+            keep &= np.arange(len(keep)) % int(stride) == 0
             if au_names is not None:
                 have = trial.au_names
                 cols = [have.index(a) for a in au_names]

@@ -85,6 +85,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "chunk_length": 3,         # N frames per chunk (also the model's n_frames)
     "precision": "fp32",       # fp32 | bf16 (autocast, CPU and CUDA) | fp16 (CUDA only, AMP + GradScaler)
     "au_coded_only": True,     # with an AU head: only chunks wholly inside the trial's au_range
+    "chunk_stride": 1,         # train on every k-th chunk of each trial (k = 3 with 1-frame chunks: one frame in three)
     "max_chunks": None,        # None: every training chunk; else a seeded subsample, fixed over epochs
     "pulse_label": "pulse",    # pulse target: 'pos_ppg' (BP4D+, no PPG) or 'pulse'
     "gradient_angles": False,  # write gradient_angles.json after the first epoch
@@ -107,7 +108,7 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown training setting(s) {unknown}; known: {sorted(DEFAULT_SETTINGS)}")
     s = {**copy.deepcopy(DEFAULT_SETTINGS), **settings}
-    for key in ("epochs", "batch_chunks", "chunk_length", "log_every"):
+    for key in ("epochs", "batch_chunks", "chunk_length", "chunk_stride", "log_every"):
         if int(s[key]) != s[key] or int(s[key]) < 1:
             raise ValueError(f"settings['{key}'] must be an integer >= 1, got {s[key]!r}")
         s[key] = int(s[key])
@@ -322,7 +323,7 @@ def train_model(
     dataset = ChunkDataset(cache_root, train_trials, n, tasks=labels, au_names=au_names,
                            inputs=variant_info(variant).inputs)
     plan = plan_chunks(dataset, au_coded_only=s["au_coded_only"] and "au" in tasks,
-                       max_chunks=s["max_chunks"], seed=seed, au_names=au_names)
+                       max_chunks=s["max_chunks"], seed=seed, au_names=au_names, stride=s["chunk_stride"])
     if not plan.indices:
         raise ValueError(f"no training chunk in {len(train_trials)} trials"
                          + (" inside their AU-coded ranges" if s["au_coded_only"] and "au" in tasks else ""))

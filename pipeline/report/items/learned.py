@@ -125,10 +125,13 @@ def training_scale_text(run_id: str, training: dict | None) -> str:
     texts = {}
     for group, scales in sorted(by_group.items()):
         c = {key: _span([s.get(key) for s in scales]) for key in
-             ("epochs", "updates", "batch_chunks", "lr", "precision", "max_chunks", "frames_per_epoch", "n_train_trials")}
+             ("epochs", "updates", "batch_chunks", "chunk_length", "chunk_stride", "lr", "precision", "max_chunks",
+              "frames_per_epoch", "n_train_trials")}
+        frames = "" if c["chunk_length"] == "?" else f" of {c['chunk_length']} frame{'' if c['chunk_length'] == '1' else 's'}"
+        stride = "" if c["chunk_stride"] in ("?", "1") else f", one chunk in {c['chunk_stride']} of each trial"
         subsample = "" if all(s.get("max_chunks") is None for s in scales) else f", a subsample of {c['max_chunks']} chunks"
         texts[group] = (f"{c['epochs']} epoch{'' if c['epochs'] == '1' else 's'}, {c['updates']} updates of "
-                        f"{c['batch_chunks']} chunks at lr {c['lr']} ({c['precision']}{subsample}), "
+                        f"{c['batch_chunks']} chunks{frames} at lr {c['lr']} ({c['precision']}{stride}{subsample}), "
                         f"{c['frames_per_epoch']} training frames per epoch from {c['n_train_trials']} trials")
     if not texts:
         return f"{run_id}: training scale not recorded (re-run its evaluate and aggregate jobs)"

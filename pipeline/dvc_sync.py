@@ -70,7 +70,8 @@ def commit_outputs(root: str | Path = ".") -> bool:
     before = lock.read_text() if lock.is_file() else None
     stages = built_stages(root)
     if stages == []:
-        return True  # nothing built yet: nothing to record
+        (root / MARKER).unlink(missing_ok=True)  # nothing built: nothing to record, nothing to repair
+        return True
     write_json(root / MARKER, {"dvc_lock_before": before if before and _lock_readable(before) else None})
     try:
         ok = subprocess.run([*COMMIT, *(stages or [])], cwd=root).returncode == 0

@@ -80,6 +80,11 @@ def test_a_partial_run_commits_only_the_stages_it_built(repo: Path) -> None:
     fake_dvc(repo / "bin", "exit 0")
     assert built_stages(repo) == []
     assert commit_outputs(repo) is True and not (repo / "dvc-args.log").exists()
+    # a marker left by a killed commit is settled too: with nothing built there is nothing to repair
+    (repo / MARKER).parent.mkdir(parents=True, exist_ok=True)
+    (repo / MARKER).write_text('{"dvc_lock_before": null}')
+    assert repair_interrupted_commit(repo) is True
+    assert not (repo / MARKER).exists() and not (repo / "dvc-args.log").exists()
     (repo / "params.yaml").write_text("seed: 0\n")
     for path in ("data/m.csv", "results/audit.csv", "reports/index.html"):  # the report's metrics missing
         (repo / path).parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,8 @@
 
 - ``plan_chunks``: the training chunks of a ``ChunkDataset`` (all, or only the chunks lying
   wholly inside their trial's AU-coded range, as the paper trains on the AU-coded frames),
-  optionally every k-th chunk of each trial, optionally a seeded subsample of them (the same chunks every epoch), and the AU codes of
-  exactly those chunks (for the fold's ``pos_weight``).
+  optionally every k-th chunk of each trial, optionally a seeded subsample of them (the same
+  chunks every epoch), and the AU codes of exactly those chunks (for the fold's ``pos_weight``).
 - ``EpochBatches``: shuffled batches of chunk indices; epoch ``e`` of seed ``s`` always gives the
   same order, whatever happened before (so a resumed run sees what an uninterrupted one saw).
 """

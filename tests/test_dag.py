@@ -10,7 +10,8 @@ import yaml
 
 from pipeline.dag.closure import import_closure
 from pipeline.dag.dvc_yaml import job_name, render
-from pipeline.dag.spec import STAGES, Config
+from pipeline.dag.machine import local_gpus
+from pipeline.dag.spec import STAGES, TORCH_JOB_THREADS, Config
 from pipeline.experiments.references import validate_configuration
 from tests.tiny_config import ROOT
 
@@ -135,3 +136,24 @@ def test_a_train_job_tracks_the_default_keys_its_row_does_not_override():
     # the same keys in dvc.yaml
     doc = yaml.safe_load(render(cfg))["stages"]["train-table1-small_branch-fold1"]["params"]
     assert "train.batch_chunks" in doc and "train.pulse_label" in doc and "train.epochs" not in doc
+
+
+def test_local_gpus_reads_cuda_visible_devices_then_device_files(tmp_path):
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"):
+        (tmp_path / name).touch()
+    files = str(tmp_path / "nvidia[0-9]*")
+    assert local_gpus({}, files) == 2                       # the device files, not the control nodes
+    assert local_gpus({}, str(tmp_path / "none[0-9]*")) == 0
+    assert local_gpus({"CUDA_VISIBLE_DEVICES": ""}, files) == 0      # hidden on purpose
+    assert local_gpus({"CUDA_VISIBLE_DEVICES": "-1"}, files) == 0
+    assert local_gpus({"CUDA_VISIBLE_DEVICES": "0"}, files) == 1
+    assert local_gpus({"CUDA_VISIBLE_DEVICES": "2, 3"}, files) == 2
+    assert local_gpus({"CUDA_VISIBLE_DEVICES": "0,-1,1"}, files) == 1  # CUDA stops at an invalid entry
+
+
+def test_torch_stages_run_on_fixed_threads_and_others_on_one():
+    by_name = {s.name: s for s in STAGES}
+    for name in ("train", "evaluate"):
+        assert by_name[name].threads == TORCH_JOB_THREADS == 2 and by_name[name].torch_threads
+        assert by_name[name].resources == {"gpu": 1}
+    assert all(s.threads == 1 and not s.torch_threads for s in STAGES if s.name not in ("train", "evaluate"))

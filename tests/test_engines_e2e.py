@@ -119,24 +119,33 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     assert dvc_changed_stages(repo) == set()
 
 
-def test_torch_jobs_take_every_core_and_run_one_at_a_time(snakemake_clone):
-    """Training and scoring jobs claim all of --cores (so two never share the cores) and set
-    torch's threads to them; the other jobs take one core each, with their command unchanged."""
-    for cores in (2, 1):
-        out = run(["snakemake", "-n", "--cores", str(cores), "--forcerun", "train", "preprocess"], snakemake_clone)
+def test_torch_jobs_run_on_two_threads_and_claim_a_gpu_only_where_there_is_one(snakemake_clone):
+    """Training and scoring jobs take 2 threads whatever --cores says (fewer only when --cores is
+    smaller), so a wider machine runs more of them at once on the same numbers, and set torch's
+    threads to them; they claim the GPU resource (one job at a time) only where a GPU shows. The
+    other jobs take one core each, with their command unchanged."""
+    for cores, gpus in ((4, ""), (2, "0"), (1, "")):
+        env = {**ENV, "CUDA_VISIBLE_DEVICES": gpus}
+        proc = subprocess.run(["snakemake", "-n", "--cores", str(cores), "--forcerun", "train", "preprocess"],
+                              cwd=snakemake_clone, env=env, capture_output=True, text=True, timeout=900)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
         jobs = {}
         for block in re.split(r"\n(?:local)?rule ", out)[1:]:
             if "python -m pipeline" in block:  # a stage's job (not the target rule 'all')
                 jobs.setdefault(block.split(":", 1)[0], []).append(block)
         assert {"train", "evaluate", "preprocess"} <= set(jobs)
+        threads = min(2, cores)
         for rule, blocks in jobs.items():
             torch_job = rule in ("train", "evaluate")
             for block in blocks:
                 if torch_job:
-                    assert f"OMP_NUM_THREADS={cores} MKL_NUM_THREADS={cores} python -m" in block, (rule, cores)
-                    assert (f"threads: {cores}" in block) == (cores > 1), (rule, cores, block[:400])
+                    assert f"OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} python -m" in block, (rule, cores)
+                    assert (f"threads: {threads}" in block) == (threads > 1), (rule, cores, block[:400])
+                    assert f"gpu={1 if gpus else 0}" in block, (rule, gpus, block[:400])
                 else:
                     assert "OMP_NUM_THREADS" not in block and "threads:" not in block, (rule, cores, block[:400])
+                    assert "gpu=0" in block, (rule, block[:400])
 
 
 # (dotted key, new value) -> (Snakemake rules a dry run schedules, DVC stages reported changed).

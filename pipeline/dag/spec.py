@@ -19,6 +19,13 @@ from pipeline.experiments.sheet import STAGE_SECTIONS, Run, active_runs, cache_d
 
 SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
+# CPU threads of each training and scoring job, whatever --cores says. Fixed, because bf16 sums
+# in another order per thread count (the numbers of a run depend on it): with it, a 2-core
+# laptop, `--cores 32` and `dvc repro` train the same weights. Two, because these small convs
+# scale poorly with threads: on 2 cores, two 1-thread jobs side by side train 9-24% more frames
+# per second in all than one 2-thread job (benchmarks/bench_train.py; README, "Scales"), so a
+# wider machine does more by running more jobs at once than by giving one job every core.
+TORCH_JOB_THREADS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,10 +88,10 @@ class Stage:
     # Snakemake resources of each job (the profiles map 'gpu' to a device: one at a time
     # locally, a GPU request on SLURM)
     resources: dict[str, int] = dataclasses.field(default_factory=dict)
-    # Threads of one job: a number, or None for every core the run was given. The torch stages
-    # take all of them, so Snakemake runs them one at a time: two 2-thread torch jobs sharing
-    # 2 cores each took about 1.6x as long as alone (README, "Scales").
-    threads: int | None = 1
+    # Threads of one job (Snakemake lowers them to --cores when it is smaller)
+    threads: int = 1
+    # the job sets torch's CPU threads to its own (OMP_NUM_THREADS, MKL_NUM_THREADS)
+    torch_threads: bool = False
     report: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -348,7 +355,8 @@ STAGES: list[Stage] = [
              " --cache {input.cache} --splits {input.splits} {params.parent} --out {output.model}",
         extra=_train_extra,
         resources={"gpu": 1},
-        threads=None,
+        threads=TORCH_JOB_THREADS,
+        torch_threads=True,
     ),
     Stage(
         name="evaluate",
@@ -367,7 +375,8 @@ STAGES: list[Stage] = [
              " --train-cache {input.train_cache} --train-splits {input.train_splits}"
              " --out results/runs/{wildcards.run}/{wildcards.fold}",
         resources={"gpu": 1},
-        threads=None,
+        threads=TORCH_JOB_THREADS,
+        torch_threads=True,
     ),
     Stage(
         name="aggregate",

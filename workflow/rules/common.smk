@@ -7,6 +7,7 @@ import sys
 
 from pipeline.config import get as _param
 from pipeline.dag.dvc_yaml import write_dvc_yaml
+from pipeline.dag.machine import local_gpus
 from pipeline.dag.spec import PARAMS, SHEET, STAGES, Config, all_outputs
 from pipeline.errors import PipelineError
 from pipeline.experiments.references import check_references
@@ -49,16 +50,21 @@ def _job(wildcards):
     return {k: v for k, v in wildcards.items()}
 
 
-def threads_of(stage):
-    """A job's threads: the stage's number, or every CPU of the machine for None (Snakemake
-    scales it down to --cores, so such jobs run one at a time; profiles may set-threads)."""
-    return stage.threads if stage.threads is not None else (os.cpu_count() or 1)
+def resources_of(stage):
+    """The job's resources. A job that can use a GPU claims one only where one shows
+    (pipeline/dag/machine.py): the default profile then runs one at a time on it, and on a
+    machine without a GPU the torch jobs run side by side as cores allow (the SLURM profile
+    requests GPUs itself, set-resources)."""
+    res = dict(stage.resources)
+    if "gpu" in res and not local_gpus():
+        res["gpu"] = 0
+    return res
 
 
 def shell_of(stage):
     """The job's command line. The torch stages run with torch's threads set to the job's; the
     others keep the command they had, since Snakemake re-runs a job whose command text changed."""
-    if stage.threads is None:
+    if stage.torch_threads:
         return "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.command} 2>&1 | tee {log}"
     return "{params.command} 2>&1 | tee {log}"
 

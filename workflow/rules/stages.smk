@@ -21,8 +21,8 @@ for _stage in STAGES:
         wildcard_constraints:
             **constraints(_stage),
         resources:
-            **_stage.resources,
-        threads: threads_of(_stage)
+            **resources_of(_stage),
+        threads: _stage.threads
         conda:
             "../../environment.yml"
         shell:

@@ -6,7 +6,7 @@
 Prints the seconds per stage and per experiment (training rows: train and evaluate summed, and
 per fold), the peak resident memory of any job, and the sum of every job's seconds. Under
 ``snakemake --cores N`` jobs may overlap, so the sum is the run's wall time only when they ran one
-at a time (the torch jobs do: they take every core).
+at a time (the torch jobs do on 2 cores: they take 2 threads each).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
 
 Prints the seconds per stage and per experiment (training rows: train and evaluate summed, and
 per fold), the peak resident memory of any job, and the sum of every job's seconds. Under
-``snakemake --cores N`` jobs may overlap, so the sum is the run's wall time only when they ran one
-at a time (the torch jobs do on 2 cores: they take 2 threads each).
+``snakemake --cores N`` up to N jobs run at once (every job takes one core), so the sum is the
+run's wall time only under ``--cores 1``; under ``--cores 2`` it is about twice the wall time.
 """
 
 from __future__ import annotations

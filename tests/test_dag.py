@@ -154,6 +154,6 @@ def test_local_gpus_reads_cuda_visible_devices_then_device_files(tmp_path):
 def test_torch_stages_run_on_fixed_threads_and_others_on_one():
     by_name = {s.name: s for s in STAGES}
     for name in ("train", "evaluate"):
-        assert by_name[name].threads == TORCH_JOB_THREADS == 2 and by_name[name].torch_threads
+        assert by_name[name].threads == TORCH_JOB_THREADS == 1 and by_name[name].torch_threads
         assert by_name[name].resources == {"gpu": 1}
     assert all(s.threads == 1 and not s.torch_threads for s in STAGES if s.name not in ("train", "evaluate"))

@@ -119,11 +119,11 @@ def test_snakemake_builds_everything_and_leaves_dvc_clean(snakemake_clone):
     assert dvc_changed_stages(repo) == set()
 
 
-def test_torch_jobs_run_on_two_threads_and_claim_a_gpu_only_where_there_is_one(snakemake_clone):
-    """Training and scoring jobs take 2 threads whatever --cores says (fewer only when --cores is
-    smaller), so a wider machine runs more of them at once on the same numbers, and set torch's
-    threads to them; they claim the GPU resource (one job at a time) only where a GPU shows. The
-    other jobs take one core each, with their command unchanged."""
+def test_torch_jobs_run_on_one_thread_and_claim_a_gpu_only_where_there_is_one(snakemake_clone):
+    """Training and scoring jobs take 1 thread whatever --cores says, so every machine trains the
+    same numbers and runs one of them per core, and set torch's threads to it; they claim the GPU
+    resource (one job at a time) only where a GPU shows. The other jobs take one core each, with
+    their command unchanged."""
     for cores, gpus in ((4, ""), (2, "0"), (1, "")):
         env = {**ENV, "CUDA_VISIBLE_DEVICES": gpus}
         proc = subprocess.run(["snakemake", "-n", "--cores", str(cores), "--forcerun", "train", "preprocess"],
@@ -135,7 +135,7 @@ def test_torch_jobs_run_on_two_threads_and_claim_a_gpu_only_where_there_is_one(s
             if "python -m pipeline" in block:  # a stage's job (not the target rule 'all')
                 jobs.setdefault(block.split(":", 1)[0], []).append(block)
         assert {"train", "evaluate", "preprocess"} <= set(jobs)
-        threads = min(2, cores)
+        threads = 1
         for rule, blocks in jobs.items():
             torch_job = rule in ("train", "evaluate")
             for block in blocks:

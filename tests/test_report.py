@@ -817,6 +817,25 @@ def test_alignment_gain_measures_an_unaligned_row_below_the_floor_from_the_floor
                          "big_branch_aligned +19.00 (from all-positive)): holds.")
 
 
+def test_alignment_gain_leaves_out_a_pair_trained_at_different_scales():
+    """The plain AlexNet row trains 1 epoch and the aligned one 6 (the sheet's budget): their
+    difference is not alignment's alone, so that pair is named and left out of the mean."""
+    from pipeline.report.items.learned import alignment_gain
+
+    def entry(row, ours, published, scale):
+        return {"published_row": row, "au_f1": {"reproduced": ours, "published": published}, "trivial_au_f1": 41.0,
+                "training_scale": f"table2/{row}: {scale}"}
+
+    entries = {"a": entry("drml_aligned", 54.0, 51.3, "1 epoch, 404 updates"),
+               "b": entry("drml", 45.0, 44.0, "1 epoch, 404 updates"),
+               "c": entry("alexnet_aligned", 57.0, 52.5, "6 epochs, 2,424 updates"),
+               "d": entry("alexnet", 30.0, 44.2, "1 epoch, 404 updates")}
+    text = alignment_gain(entries, 2)
+    assert "mean gain over 1 aligned pair(s) +9.00 (published +7.30; drml_aligned +9.00): holds." in text
+    assert text.endswith("Left out, trained unlike: alexnet_aligned (6 epochs, 2,424 updates) against "
+                         "alexnet (1 epoch, 404 updates).")
+
+
 def test_rows_on_different_folds_are_compared_on_the_folds_both_have():
     """A fold-1 row (the sheet's budget for Table 2) against a three-fold Table 1 row: the claim and
     the alignment gain use the three-fold row's fold-1 values, and say so."""

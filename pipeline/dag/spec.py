@@ -21,11 +21,11 @@ SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
 # CPU threads of each training and scoring job, whatever --cores says. Fixed, because bf16 sums
 # in another order per thread count (the numbers of a run depend on it): with it, a 2-core
-# laptop, `--cores 32` and `dvc repro` train the same weights. Two, because these small convs
-# scale poorly with threads: on 2 cores, two 1-thread jobs side by side train 9-24% more frames
-# per second in all than one 2-thread job (benchmarks/bench_train.py; README, "Scales"), so a
-# wider machine does more by running more jobs at once than by giving one job every core.
-TORCH_JOB_THREADS = 2
+# laptop, `--cores 1`, `--cores 32` and `dvc repro` train the same weights. One, because these
+# small convs scale poorly with threads: on 2 cores, two 1-thread jobs side by side train 9-43%
+# more frames per second in all than one 2-thread job (benchmarks/bench_train.py; README,
+# "Scales"), so a machine does more by running one job per core than by giving one job every core.
+TORCH_JOB_THREADS = 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
 # CPU threads of each training and scoring job, whatever --cores says. Fixed, because bf16 sums
 # in another order per thread count (the numbers of a run depend on it): with it, a 2-core
-# laptop, `--cores 1`, `--cores 32` and `dvc repro` train the same weights. One, because these
+# laptop, `--cores 1` and `--cores 32` train the same weights (`dvc repro` does not pin them yet). One, because these
 # small convs scale poorly with threads: on 2 cores, two 1-thread jobs side by side train 9-43%
 # more frames per second in all than one 2-thread job (benchmarks/bench_train.py; README,
 # "Scales"), so a machine does more by running one job per core than by giving one job every core.

@@ -420,7 +420,7 @@ def alignment_gain(entries: dict, digits: int) -> str:
     An unaligned row that does not beat the all-positive predictor is measured from that
     predictor instead (what it scores below the floor is no AU it failed to learn from
     misalignment); an aligned row that does not beat it makes the claim inconclusive. A pair whose
-    two rows were trained at different scales (the sheet's overrides differ) is left out of the
+    two rows' recorded training scales differ (epochs, updates, frames) is left out of the
     mean and named, since its difference is not alignment's alone."""
     by_row = {e["published_row"]: e for e in entries.values()}
     ours, theirs, names, unlike, floored = [], [], [], [], False

@@ -157,3 +157,30 @@ def test_torch_stages_run_on_fixed_threads_and_others_on_one():
         assert by_name[name].threads == TORCH_JOB_THREADS == 1 and by_name[name].torch_threads
         assert by_name[name].resources == {"gpu": 1}
     assert all(s.threads == 1 and not s.torch_threads for s in STAGES if s.name not in ("train", "evaluate"))
+
+
+def test_the_longest_training_jobs_and_the_jobs_they_wait_for_start_first():
+    """Priorities (pipeline/dag/cost.py) order the committed default: the six-epoch AlexNet dagger,
+    the longest job, above every other training job; a dataset's jobs above every training job
+    that reads it, its cache variant above the rows that read that variant; nothing else raised."""
+    from pipeline.dag.cost import RELATIVE_FRAME_COST, training_cost
+    from pipeline.models.registry import list_variants
+
+    assert set(RELATIVE_FRAME_COST) == set(list_variants())   # every variant has a measured cost
+    cfg = committed_config()
+    by_name = {s.name: s for s in STAGES}
+    train = {job["run"]: by_name["train"].priority(cfg, job) for job in by_name["train"].jobs(cfg)}
+    assert max(train, key=train.get) == "table2/alexnet_aligned"
+    # cost = per-frame cost x epochs x frame share x models: AlexNet 1.3 x 6 epochs; the
+    # frame-budget Big branch 2.6 / 3; the Small branch's two single-task models 0.09 x 10 x 2
+    assert train["table2/alexnet_aligned"] == 780 and train["table1/big_branch"] == 87
+    assert train["table1/small_branch"] == 180
+    run = cfg.run("table2/alexnet_aligned")
+    assert training_cost(cfg.params, run) == 1.3 * 6
+    for name in ("generate", "ingest", "splits", "preprocess"):
+        assert by_name[name].priority(cfg, {"dataset": "bp4d"}) > max(train.values())
+        assert by_name[name].priority(cfg, {"dataset": "ubfc"}) == 0   # no training job reads it
+    aligned = by_name["preprocess_variant"].priority(cfg, {"dataset": "bp4d", "variant": "aligned"})
+    assert max(train.values()) < aligned < by_name["preprocess"].priority(cfg, {"dataset": "bp4d"})
+    assert all(s.priority is None for s in STAGES
+               if s.name not in ("generate", "ingest", "splits", "preprocess", "preprocess_variant", "train"))

@@ -123,8 +123,9 @@ def test_torch_jobs_run_on_one_thread_and_claim_a_gpu_only_where_there_is_one(sn
     """Training and scoring jobs take 1 thread whatever --cores says, so every machine trains the
     same numbers and runs one of them per core, and set torch's threads to it; they claim the GPU
     resource (one job at a time) only where a GPU shows. The other jobs take one core each, with
-    their command unchanged."""
-    for cores, gpus in ((4, ""), (2, "0"), (1, "")):
+    their command unchanged. `--cores all` is what each dvc.yaml stage passes to its Snakemake job,
+    so `dvc repro` pins the threads the same way."""
+    for cores, gpus in ((4, ""), (2, "0"), (1, ""), ("all", "")):
         env = {**ENV, "CUDA_VISIBLE_DEVICES": gpus}
         proc = subprocess.run(["snakemake", "-n", "--cores", str(cores), "--forcerun", "train", "preprocess"],
                               cwd=snakemake_clone, env=env, capture_output=True, text=True, timeout=900)

@@ -15,16 +15,18 @@ import string
 from typing import Callable
 
 from pipeline.dag.closure import import_closure
+from pipeline.dag.cost import training_priority
 from pipeline.experiments.sheet import STAGE_SECTIONS, Run, active_runs, cache_dir, get_run, run_folds
 
 SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
 # CPU threads of each training and scoring job, whatever --cores says. Fixed, because bf16 sums
 # in another order per thread count (the numbers of a run depend on it): with it, a 2-core
-# laptop, `--cores 1` and `--cores 32` train the same weights (`dvc repro` does not pin them yet). One, because these
-# small convs scale poorly with threads: on 2 cores, two 1-thread jobs side by side train 9-43%
-# more frames per second in all than one 2-thread job (benchmarks/bench_train.py; README,
-# "Scales"), so a machine does more by running one job per core than by giving one job every core.
+# laptop, `--cores 1`, `--cores 32` and `dvc repro` (whose stages run their Snakemake jobs)
+# train the same weights. One, because these small convs scale poorly with threads: on 2 cores,
+# two 1-thread jobs side by side train 9-43% more frames per second in all than one 2-thread job
+# (benchmarks/bench_train.py; README, "Scales"), so a machine does more by running one job per
+# core than by giving one job every core.
 TORCH_JOB_THREADS = 1
 
 
@@ -92,6 +94,8 @@ class Stage:
     threads: int = 1
     # the job sets torch's CPU threads to its own (OMP_NUM_THREADS, MKL_NUM_THREADS)
     torch_threads: bool = False
+    # Snakemake priority of one job (higher starts first among ready jobs; pipeline/dag/cost.py)
+    priority: Callable[[Config, dict[str, str]], int] | None = None
     report: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -179,6 +183,31 @@ def _run_params(section_keys: tuple[str, ...]) -> Callable[[Config, dict[str, st
 
 
 # ---------------------------------------------------------------------------------------------
+# priorities: the longest training jobs first, and what they wait for before them
+
+
+def _train_priority(cfg: Config, job: dict[str, str]) -> int:
+    return training_priority(cfg.params, cfg.run(job["run"]))
+
+
+def _upstream_priority(cfg: Config, dataset: str, variant: str | None = None, above: int = 1) -> int:
+    """``above`` over the highest training priority that waits for ``dataset`` (its ``variant``
+    cache when given), 0 when no training job reads it."""
+    waiting = [training_priority(cfg.params, r) for r in cfg.runs("train")
+               if dataset in r.datasets and (variant is None or r.cache == variant)]
+    return max(waiting) + above if waiting else 0
+
+
+def _data_priority(cfg: Config, job: dict[str, str]) -> int:
+    # the dataset's own jobs come before its cache variants (which are built from its raw data)
+    return _upstream_priority(cfg, job["dataset"], above=2)
+
+
+def _variant_priority(cfg: Config, job: dict[str, str]) -> int:
+    return _upstream_priority(cfg, job["dataset"], job["variant"])
+
+
+# ---------------------------------------------------------------------------------------------
 # stages
 
 
@@ -261,6 +290,7 @@ def _report_extra(cfg: Config, job: dict[str, str]) -> dict[str, str | list[str]
 STAGES: list[Stage] = [
     Stage(
         name="generate",
+        priority=_data_priority,
         module="pipeline.stages.generate",
         outputs={"raw": "data/raw/{dataset}"},
         directories=frozenset({"raw"}),
@@ -275,6 +305,7 @@ STAGES: list[Stage] = [
     ),
     Stage(
         name="ingest",
+        priority=_data_priority,
         module="pipeline.stages.ingest",
         outputs={"manifest": "data/interim/{dataset}/manifest.csv",
                  "summary": "data/interim/{dataset}/manifest.json"},
@@ -285,6 +316,7 @@ STAGES: list[Stage] = [
     ),
     Stage(
         name="splits",
+        priority=_data_priority,
         module="pipeline.stages.splits",
         outputs={"splits": "data/interim/{dataset}/splits.json"},
         jobs=_each_dataset,
@@ -294,6 +326,7 @@ STAGES: list[Stage] = [
     ),
     Stage(
         name="preprocess",
+        priority=_data_priority,
         module="pipeline.stages.preprocess",
         outputs={"cache": "data/cache/{dataset}"},
         directories=frozenset({"cache"}),
@@ -310,6 +343,7 @@ STAGES: list[Stage] = [
         # a cache variant (params.yaml cache_variants, e.g. the face-aligned Big frames of the
         # dagger rows): the same module and code as preprocess, its settings over the section
         name="preprocess_variant",
+        priority=_variant_priority,
         module="pipeline.stages.preprocess",
         outputs={"cache": cache_dir("{dataset}", "{variant}")},
         directories=frozenset({"cache"}),
@@ -344,6 +378,7 @@ STAGES: list[Stage] = [
     ),
     Stage(
         name="train",
+        priority=_train_priority,
         module="pipeline.stages.train",
         outputs={"model": "results/runs/{run}/{fold}/model"},
         directories=frozenset({"model"}),

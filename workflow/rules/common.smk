@@ -61,6 +61,14 @@ def resources_of(stage):
     return res
 
 
+def priority_of(stage):
+    """The job's priority (pipeline/dag/cost.py: the longest training jobs start first, and the
+    jobs they wait for before them); 0 where the stage declares none."""
+    if stage.priority is None:
+        return 0
+    return lambda wildcards: stage.priority(CFG, _job(wildcards))
+
+
 def shell_of(stage):
     """The job's command line. The torch stages run with torch's threads set to the job's; the
     others keep the command they had, since Snakemake re-runs a job whose command text changed."""

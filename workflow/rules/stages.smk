@@ -23,6 +23,7 @@ for _stage in STAGES:
         resources:
             **resources_of(_stage),
         threads: _stage.threads
+        priority: priority_of(_stage)
         conda:
             "../../environment.yml"
         shell:

@@ -54,13 +54,14 @@ def dvc_stages(cfg: Config) -> dict[str, Any]:
     """The ``stages`` mapping of dvc.yaml for this configuration."""
     stages: dict[str, Any] = {}
     for stage in STAGES:
+        code = stage.code  # the stage module's import closure: the same for each of its jobs
         for job in stage.jobs(cfg):
             outs = stage.output_paths(job)
             entry: dict[str, Any] = {
                 "cmd": "PIPELINE_FROM_DVC=1 snakemake --cores all -q -f --allowed-rules "
                        f"{stage.name} -- {' '.join(outs.values())}",
             }
-            deps = _flat(stage.inputs(cfg, job)) + stage.code
+            deps = _flat(stage.inputs(cfg, job)) + code
             if deps:
                 entry["deps"] = deps
             params = _params(stage, cfg, job)

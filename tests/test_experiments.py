@@ -99,6 +99,10 @@ def test_published_ids_and_overrides_are_checked():
     cross = edited("experiments.table1.runs.bigsmall.parent", "baselines/bp4d")
     with pytest.raises(ConfigError, match="is a unsupervised run, not a train run"):
         check_references(validate_sheet(cross), PARAMS)
+    # an override's value obeys the section's schema, like params.yaml's own
+    zero_stride = edited("experiments.table2.runs.jaanet_2018_aligned.overrides", {"chunk_length": 1, "chunk_stride": 0})
+    with pytest.raises(ConfigError, match=r"jaanet_2018_aligned\.overrides\.chunk_stride': 0 is less than the minimum of 1$"):
+        check_references(zero_stride, PARAMS)
 
 
 def test_settings_are_the_defaults_with_the_row_overrides():

@@ -51,8 +51,10 @@ def training_cost(params: dict, run: Run) -> float:
     number of single-task models it trains."""
     settings = run_settings(params, run)
     per_frame = RELATIVE_FRAME_COST.get(run.row.get("variant"), UNKNOWN_FRAME_COST)
-    models = len(run.row.get("tasks", [])) if run.row.get("separate_task_models") else 1
-    return per_frame * float(settings["epochs"]) * models / max(int(settings.get("chunk_stride", 1)), 1)
+    # one model per task with separate_task_models (pipeline.experiments.runs.task_groups, not
+    # imported here: it would bring the cache reader into every Snakemake start)
+    models = len(run.row["tasks"]) if run.row.get("separate_task_models") else 1
+    return per_frame * float(settings["epochs"]) * models / int(settings["chunk_stride"])
 
 
 def training_priority(params: dict, run: Run) -> int:

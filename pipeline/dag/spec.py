@@ -36,6 +36,9 @@ class Config:
 
     params: dict
     sheet: dict
+    # each run's folds, worked out once: the DAG asks for them per job, and each answer parses
+    # the published folds file (before, most of Snakemake's start-up on the default sheet)
+    _folds: dict[str, list[str]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def datasets(self) -> list[str]:
@@ -50,6 +53,12 @@ class Config:
 
     def run(self, run_id: str) -> Run:
         return get_run(self.sheet, run_id)
+
+    def folds(self, run: Run) -> list[str]:
+        """The folds ``run`` trains and evaluates (``run_folds``)."""
+        if run.id not in self._folds:
+            self._folds[run.id] = run_folds(run, self.params)
+        return self._folds[run.id]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +151,7 @@ def _single(cfg: Config) -> list[dict[str, str]]:
 
 
 def _each_run_fold(cfg: Config) -> list[dict[str, str]]:
-    return [{"run": r.id, "fold": f} for r in cfg.runs("train") for f in run_folds(r, cfg.params)]
+    return [{"run": r.id, "fold": f} for r in cfg.runs("train") for f in cfg.folds(r)]
 
 
 def _each_trained_experiment(cfg: Config) -> list[dict[str, str]]:
@@ -256,7 +265,7 @@ def _evaluate_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
 def _aggregate_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
     # the per-trial predictions beside each metrics.json feed the subject bootstrap of the rates
     folders = [f"results/runs/{r.id}/{f}" for r in cfg.runs("train")
-               if r.experiment == job["experiment"] for f in run_folds(r, cfg.params)]
+               if r.experiment == job["experiment"] for f in cfg.folds(r)]
     return {"metrics": [f"{d}/metrics.json" for d in folders], "predictions": [f"{d}/predictions.csv" for d in folders]}
 
 
@@ -275,10 +284,10 @@ def _report_inputs(cfg: Config, job: dict[str, str]) -> Inputs:
         "experiments": [f"results/metrics/{j['experiment']}.json" for j in _each_trained_experiment(cfg)],
         # per-trial rates of the learned runs with a pulse output (Bland-Altman beside POS)
         "learned_predictions": [f"results/runs/{r.id}/{f}/predictions.csv" for r in cfg.runs("train")
-                                if "pulse" in r.row["tasks"] for f in run_folds(r, cfg.params)],
+                                if "pulse" in r.row["tasks"] for f in cfg.folds(r)],
         # per-frame AU decisions and scored labels of the learned runs with an AU output (paired tests)
         "learned_au": [f"results/runs/{r.id}/{f}/predictions.h5" for r in cfg.runs("train")
-                       if "au" in r.row["tasks"] for f in run_folds(r, cfg.params)],
+                       if "au" in r.row["tasks"] for f in cfg.folds(r)],
     }
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
 import yaml
 
-from pipeline.config import load_params
+from pipeline.config import load_params, load_schema
 from pipeline.errors import ConfigError
 from pipeline.experiments.sheet import STAGE_SECTIONS, load_sheet, run_folds, run_settings, runs_of
 
@@ -19,10 +20,12 @@ PUBLISHED_PATH = Path(__file__).resolve().parent.parent / "reference" / "publish
 
 def check_references(sheet: dict, params: dict, source: str = "experiments.yaml") -> None:
     """Every published id names a transcribed table row, every override a key of its stage's
-    section (for stages whose section exists), every cache variant one of params.yaml, and no
+    section with a value its schema allows (for stages whose section exists), every cache variant one of params.yaml, and no
     run has a parent of another stage."""
     tables = yaml.safe_load(PUBLISHED_PATH.read_text())["tables"]
     stages = {r.id: r.stage for r in runs_of(sheet)}
+    schema = None  # params.yaml's schema, loaded when a row overrides a section
+    validators: dict[str, jsonschema.Draft202012Validator] = {}
     for run in runs_of(sheet):
         for i, ref in enumerate(run.published):
             table = tables.get(ref["table"])
@@ -42,8 +45,19 @@ def check_references(sheet: dict, params: dict, source: str = "experiments.yaml"
                               f"params.yaml 'cache_variants' ({', '.join(sorted(params.get('cache_variants') or {}))})")
         if variant is not None and run.stage != "train":
             raise ConfigError(f"{source}: key '{run.tracked_key}.cache': only train rows read a cache variant")
-        if STAGE_SECTIONS[run.stage] in params:
-            run_settings(params, run, source)
+        section = STAGE_SECTIONS[run.stage]
+        if section in params:
+            settings = run_settings(params, run, source)
+            if run.row.get("overrides"):
+                # the row's values obey the section's schema like params.yaml's own (a stride of
+                # 0 would otherwise fail deep inside planning or training)
+                if section not in validators:
+                    schema = schema or load_schema()
+                    validators[section] = jsonschema.Draft202012Validator(schema["properties"][section])
+                errors = sorted(validators[section].iter_errors(settings), key=lambda e: list(map(str, e.path)))
+                if errors:
+                    key = ".".join(map(str, errors[0].path))
+                    raise ConfigError(f"{source}: key '{run.tracked_key}.overrides.{key}': {errors[0].message}")
         if run.stage == "train":
             run_folds(run, params, source)
 

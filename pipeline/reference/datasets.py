@@ -3,8 +3,6 @@ transcribed in ``bp4d_plus.yaml``."""
 
 from __future__ import annotations
 
-import copy
-import functools
 from importlib import resources
 
 import yaml
@@ -13,18 +11,10 @@ import yaml
 PUBLISHED_FOLD_DATASETS = ("bp4d", "disfa")
 
 
-@functools.lru_cache(maxsize=1)
-def _parsed_reference() -> dict:
-    # parsed once per process: expanding the DAG asks for the folds of every sheet row, and
-    # parsing the file each time made up most of Snakemake's start-up
+def dataset_reference() -> dict:
+    """The published splits and exclusions, by dataset (pipeline/reference/bp4d_plus.yaml)."""
     text = resources.files("pipeline.reference").joinpath("bp4d_plus.yaml").read_text()
     return yaml.safe_load(text)
-
-
-def dataset_reference() -> dict:
-    """The published splits and exclusions, by dataset (pipeline/reference/bp4d_plus.yaml); a
-    copy, so that a caller may change it."""
-    return copy.deepcopy(_parsed_reference())
 
 
 def published_exclusions() -> dict[str, str]:

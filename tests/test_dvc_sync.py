@@ -92,6 +92,11 @@ def test_a_partial_run_commits_only_the_stages_it_built(repo: Path) -> None:
     assert built_stages(repo) == ["ingest-ubfc", "audit"]
     assert commit_outputs(repo) is True and not (repo / MARKER).exists()
     assert (repo / "dvc-args.log").read_text() == "commit --force --quiet ingest-ubfc audit\n"
+    # every stage built: one unnamed commit (DVC takes a pass over dvc.yaml and dvc.lock per named target)
+    (repo / "reports" / "metrics.json").write_text("{}\n")
+    assert built_stages(repo) == ["ingest-ubfc", "report", "audit"]
+    assert commit_outputs(repo) is True and not (repo / MARKER).exists()
+    assert (repo / "dvc-args.log").read_text().splitlines()[-1] == "commit --force --quiet"
     assert built_stages(repo / "nowhere") is None  # no dvc.yaml: every stage, as dvc commit does
 
 

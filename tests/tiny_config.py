@@ -71,15 +71,22 @@ def regenerate_dvc_yaml(repo: Path) -> None:
     subprocess.run([sys.executable, "-m", "pipeline", "dvc-yaml"], cwd=repo, check=True, capture_output=True)
 
 
-def make_tiny_clone(dst: Path) -> Path:
-    """A fresh git repository at ``dst`` with the project's files and the tiny params.yaml."""
+def make_tiny_clone(dst: Path, datasets: list[str] | None = None) -> Path:
+    """A fresh git repository at ``dst`` with the project's files and the tiny params.yaml;
+    ``datasets``: only these built-in datasets (the README's edit for a subset), not all."""
     dst.mkdir(parents=True, exist_ok=True)
     for rel in project_files():
         target = dst / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((ROOT / rel).read_bytes())
         target.chmod((ROOT / rel).stat().st_mode)
-    (dst / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    params = tiny_params()
+    if datasets is not None:
+        params["datasets"] = list(datasets)
+        params["synth"]["datasets"] = [d for d in params["synth"]["datasets"] if d in datasets]
+        if params["report"]["example_waveform"]["dataset"] not in datasets:
+            params["report"]["example_waveform"]["dataset"] = None
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (dst / "experiments.yaml").write_text(yaml.safe_dump(tiny_sheet(), sort_keys=False))
     regenerate_dvc_yaml(dst)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.org"]

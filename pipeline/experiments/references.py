@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsonschema
-import yaml
 
-from pipeline.config import load_params, load_schema
+from pipeline.config import load_params, load_schema, read_yaml
 from pipeline.errors import ConfigError
 from pipeline.experiments.sheet import STAGE_SECTIONS, load_sheet, run_folds, run_settings, runs_of
 
@@ -22,7 +21,7 @@ def check_references(sheet: dict, params: dict, source: str = "experiments.yaml"
     """Every published id names a transcribed table row, every override a key of its stage's
     section with a value its schema allows (for stages whose section exists), every cache variant one of params.yaml, and no
     run has a parent of another stage."""
-    tables = yaml.safe_load(PUBLISHED_PATH.read_text())["tables"]
+    tables = read_yaml(PUBLISHED_PATH)["tables"]
     stages = {r.id: r.stage for r in runs_of(sheet)}
     schema = None  # params.yaml's schema, loaded when a row overrides a section
     validators: dict[str, jsonschema.Draft202012Validator] = {}

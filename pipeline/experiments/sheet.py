@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from pipeline.config import read_yaml
 from pipeline.errors import ConfigError
@@ -76,7 +75,7 @@ def cache_dir(dataset: str, variant: str | None = None) -> str:
 
 def validate_sheet(doc: Any, source: str = "experiments.yaml") -> dict:
     """Schema check and parent references; ConfigError naming the first bad key."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = read_yaml(SCHEMA_PATH)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc),
                     key=lambda e: (len(e.path), list(map(str, e.path))))
     if errors:

@@ -89,15 +89,42 @@ def test_a_partial_run_commits_only_the_stages_it_built(repo: Path) -> None:
     for path in ("data/m.csv", "results/audit.csv", "reports/index.html"):  # the report's metrics missing
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text("built\n")
-    assert built_stages(repo) == ["ingest-ubfc", "audit"]
-    assert commit_outputs(repo) is True and not (repo / MARKER).exists()
-    assert (repo / "dvc-args.log").read_text() == "commit --force --quiet ingest-ubfc audit\n"
+    assert built_stages(repo) == ["ingest-ubfc", "audit"]  # committed in one pass (the next test)
     # every stage built: one unnamed commit (DVC takes a pass over dvc.yaml and dvc.lock per named target)
     (repo / "reports" / "metrics.json").write_text("{}\n")
     assert built_stages(repo) == ["ingest-ubfc", "report", "audit"]
     assert commit_outputs(repo) is True and not (repo / MARKER).exists()
     assert (repo / "dvc-args.log").read_text().splitlines()[-1] == "commit --force --quiet"
     assert built_stages(repo / "nowhere") is None  # no dvc.yaml: every stage, as dvc commit does
+
+
+def test_a_partial_commit_records_the_built_stages_in_one_pass(tmp_path: Path) -> None:
+    """With real DVC: the built stages of a partial run are recorded in dvc.lock (and cached), the
+    unbuilt one is not, and `dvc status` names only it; a stage dvc.yaml lacks is one error line."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "ingest-ubfc": {"cmd": "x", "deps": ["params.yaml"], "outs": ["data/m.csv"]},
+        "report": {"cmd": "y", "deps": ["data/m.csv"], "outs": ["reports/index.html"]},
+        "audit": {"cmd": "z", "deps": ["params.yaml"], "params": ["seed"], "outs": ["results/audit.csv"]},
+    }}, sort_keys=False))
+    for path in ("data/m.csv", "results/audit.csv"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(f"{path}\n")
+    assert built_stages(tmp_path) == ["ingest-ubfc", "audit"]
+    assert commit_outputs(tmp_path) is True and not (tmp_path / MARKER).exists()
+    lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
+    assert set(lock) == {"ingest-ubfc", "audit"} and lock["audit"]["params"] == {"params.yaml": {"seed": 0}}
+    assert lock["ingest-ubfc"]["outs"][0]["path"] == "data/m.csv" and lock["ingest-ubfc"]["outs"][0]["md5"]
+    status = subprocess.run(["dvc", "status", "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert set(json.loads(status.stdout)) == {"report"}
+    bad = subprocess.run([sys.executable, "-m", "pipeline.dvc_sync", "commit", "audit", "nope"], cwd=tmp_path,
+                         env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "error: dvc commit of 2 stages: dvc.yaml has no stage 'nope'"]
 
 
 def test_sigkill_during_commit_is_repaired_at_next_start(repo: Path) -> None:

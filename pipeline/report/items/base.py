@@ -116,9 +116,25 @@ def fragment(source: str, **values: Any) -> Markup:
     return Markup(_ENV.from_string(source).render(**values))
 
 
+# a column holding a cell longer than this many characters gets a minimum width (wider for
+# prose): left to the browser, a wrapping column is squeezed to a word per line when the others
+# are wide, and its rows grow tens of lines tall
+LONG_TEXT_CHARS = 36
+PROSE_CHARS = 120
+
+
+def _min_width(longest: int) -> str | None:
+    if longest > PROSE_CHARS:
+        return "34em"
+    return "16em" if longest > LONG_TEXT_CHARS else None
+
+
 def html_table(df: pd.DataFrame, digits: int, signed: tuple[str, ...] = ()) -> Markup:
     """A DataFrame as an HTML table, cells formatted as in every table of the report."""
-    return Markup(T.formatted(df, digits, signed).to_html(index=False, escape=True, border=0))
+    cells = T.formatted(df, digits, signed)
+    widths = {c: _min_width(int(cells[c].astype(str).str.len().max())) for c in cells.columns} if len(cells) else {}
+    long = {c: w for c, w in widths.items() if w is not None}
+    return Markup(cells.to_html(index=False, escape=True, border=0, col_space=long or None))
 
 
 def wide(df: pd.DataFrame, digits: int, signed: tuple[str, ...] = ()) -> Markup:

@@ -237,6 +237,8 @@ class LearnedTable(ReportItem):
                                  "difference": clean(mean - published), "ci95": [low, high] if ci else None}
                 if metric in METRIC_SOURCES:
                     entry.setdefault("per_fold", {})[metric] = _per_fold(run, METRIC_SOURCES[metric])
+                if math.isnan(mean) and math.isnan(published):
+                    continue  # a task the row has neither trained nor published (an AU model's heart rate)
                 rows.append({"row": label, "run": run_id, "metric": metric, "reproduced": mean, "std over folds": std,
                              "95% CI low": low, "95% CI high": high, "published": published,
                              "difference": mean - published})

@@ -262,7 +262,7 @@ class LearnedTable(ReportItem):
         statements = self._statements(ctx, runs, entries)
         paper_scale = paper_scale_text()
         if reference is not None:
-            statements = [self._published_floor(pub, reference, ctx.digits)] + statements
+            statements = [self._published_floor(pub, reference, ctx.digits, ctx.name(self.dataset))] + statements
         html = fragment(
             '<p class="source">Data: {{ origin }}. Published: {{ reference }}. Mean over folds; "difference" is '
             "reproduced minus published. 95% CI: for HR and RR a bootstrap over test subjects of the metric on all "
@@ -287,7 +287,7 @@ class LearnedTable(ReportItem):
                                  "au_f1_all_positive_published_data": clean(reference)}},
                           headline={} if self.output_key else {self.experiment: headline})
 
-    def _published_floor(self, pub: pd.DataFrame, reference: float, digits: int) -> str:
+    def _published_floor(self, pub: pd.DataFrame, reference: float, digits: int, dataset_name: str) -> str:
         """How far each published AU F1 sits above the all-positive predictor on the real data."""
         f1 = pub["au_f1"].dropna()
         labels = [pub.attrs["labels"].get(r, r) for r in f1.index]
@@ -295,7 +295,7 @@ class LearnedTable(ReportItem):
         names = {r: label if labels.count(label) == 1 else f"{label} ({r})" for r, label in zip(f1.index, labels)}
         margins = ", ".join(f"{names[r]} {v - reference:+.{digits}f}" for r, v in f1.items())
         close = [names[r] for r, v in f1.items() if v - reference < CLOSE_TO_FLOOR]
-        text = (f"On the real {self.dataset} data the all-positive predictor reaches a mean AU F1 of "
+        text = (f"On the real {dataset_name} data the all-positive predictor reaches a mean AU F1 of "
                 f"{reference:.{digits}f} (mean over the AUs of 2p/(1+p), p the prevalences implied by the "
                 f"published class weights, p = 1/(1+w)). Published rows relative to it: {margins}.")
         if close:

@@ -16,7 +16,7 @@ from typing import Callable
 
 from pipeline.dag.closure import import_closure
 from pipeline.dag.cost import training_priority
-from pipeline.experiments.sheet import STAGE_SECTIONS, Run, active_runs, cache_dir, get_run, run_folds
+from pipeline.experiments.sheet import STAGE_SECTIONS, Run, active_runs, cache_dir, get_run, run_folds, runs_of
 
 SHEET = "experiments.yaml"
 PARAMS = "params.yaml"
@@ -39,6 +39,7 @@ class Config:
     # each run's folds, worked out once: the DAG asks for them per job, and each answer parses
     # the published folds file (before, most of Snakemake's start-up on the default sheet)
     _folds: dict[str, list[str]] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+    _runs: dict[str, Run] = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @property
     def datasets(self) -> list[str]:
@@ -52,7 +53,9 @@ class Config:
         return active_runs(self.sheet, self.params, stage)
 
     def run(self, run_id: str) -> Run:
-        return get_run(self.sheet, run_id)
+        if not self._runs:  # every row once: Snakemake asks for a run per job and input function
+            self._runs.update((r.id, r) for r in runs_of(self.sheet))
+        return self._runs[run_id] if run_id in self._runs else get_run(self.sheet, run_id)
 
     def folds(self, run: Run) -> list[str]:
         """The folds ``run`` trains and evaluates (``run_folds``)."""

@@ -14,7 +14,8 @@ PUBLISHED_FOLD_DATASETS = ("bp4d", "disfa")
 def dataset_reference() -> dict:
     """The published splits and exclusions, by dataset (pipeline/reference/bp4d_plus.yaml)."""
     text = resources.files("pipeline.reference").joinpath("bp4d_plus.yaml").read_text()
-    return yaml.safe_load(text)
+    # libyaml's parser (in PyYAML's wheels): Snakemake's start reads this file once per sheet row
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def published_exclusions() -> dict[str, str]:

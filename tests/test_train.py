@@ -298,7 +298,10 @@ def test_training_lowers_the_loss(cache_root: Path, tmp_path: Path) -> None:
     assert losses[-1] < 0.3 * losses[0], losses
     assert summary["final_losses"] == {"total": losses[-1], "pulse": losses[-1]}
     assert summary["chunks_per_epoch"] == 57 and summary["frames_per_epoch"] == 171
-    assert summary["frames_per_second"] > 0 and summary["device"] == "cpu"
+    assert summary["frames_per_second"] > 0
+    # the CPU named with the instruction set its bf16 sums follow (results repeat on one kind of CPU)
+    assert summary["device"].startswith("cpu (") and "torch kernels " in summary["device"]
+    assert torch.backends.cpu.get_cpu_capability() in summary["device"]
 
 
 def test_same_seed_same_weights_other_seed_other_weights(cache_root: Path, reference_run: Path,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
+
+# CPU flags that decide how bf16 is computed (native bf16 dot products, AMX tiles)
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -22,3 +28,25 @@ def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     the order of floating-point sums.
     """
     return model.to(device, memory_format=torch.channels_last)
+
+
+def device_description(device: torch.device) -> str:
+    """What a run computed on, in words. For the CPU: its model, the instruction set torch's kernels
+    dispatch to and its bf16 flags, since bf16 arithmetic follows the instruction set: a run
+    repeats bit for bit on CPUs of one kind, not across kinds (README, "Scales")."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    model, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:  # not Linux: the platform's name for it
+        pass
+    parts = [model or platform.processor() or platform.machine(),
+             f"torch kernels {torch.backends.cpu.get_cpu_capability()}"]
+    parts += [f for f in BF16_CPU_FLAGS if f in flags]
+    return f"{device} ({', '.join(parts)})"

@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.cache.dataset import ChunkDataset
-from pipeline.models.device import pick_device, place
+from pipeline.models.device import device_description, pick_device, place
 from pipeline.models.registry import build_model, resolved_options, variant_info
 from pipeline.provenance import provenance
 from pipeline.train.checkpoint import (
@@ -490,7 +490,7 @@ def train_model(
         "options": _jsonable(options),
         "settings": _jsonable(s),
         "seed": int(seed),
-        "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+        "device": device_description(dev),
         "precision": s["precision"],
         "epochs": len(history),
         "steps": step,

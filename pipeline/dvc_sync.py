@@ -181,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         commit_stages(args[1:])
+    except (ImportError, AttributeError) as err:
+        # DVC's Python API is not its CLI's promise: should a DVC release move it, commit through
+        # the CLI, one pass per stage (slower, same result)
+        print(f"note: DVC's API changed ({err}); running dvc commit per stage", file=sys.stderr)
+        return subprocess.run([*COMMIT, *args[1:]]).returncode
     except Exception as err:  # DVC's own errors (a missing output, a locked repository): one line
         print(f"error: dvc commit of {len(args) - 1} stages: {err}", file=sys.stderr)
         return 1

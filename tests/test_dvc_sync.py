@@ -127,6 +127,21 @@ def test_a_partial_commit_records_the_built_stages_in_one_pass(tmp_path: Path) -
         "error: dvc commit of 2 stages: dvc.yaml has no stage 'nope'"]
 
 
+def test_a_partial_commit_falls_back_to_the_cli_when_dvc_moves_its_api(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    import pipeline.dvc_sync as sync
+
+    def moved(names, root="."):
+        raise AttributeError("'Stage' object has no attribute 'save'")
+
+    monkeypatch.setattr(sync, "commit_stages", moved)
+    monkeypatch.chdir(repo)
+    fake_dvc(repo / "bin", "exit 0")
+    assert sync.main(["commit", "ingest-ubfc", "audit"]) == 0
+    assert (repo / "dvc-args.log").read_text() == "commit --force --quiet ingest-ubfc audit\n"
+    assert "running dvc commit per stage" in capsys.readouterr().err
+
+
 def test_sigkill_during_commit_is_repaired_at_next_start(repo: Path) -> None:
     """Kill the committing process group while dvc is half way through writing dvc.lock."""
     fake_dvc(repo / "bin", "printf 'schema: 2.0\\nstages:\\n  ingest:\\n    cmd: [' > dvc.lock\nsleep 30")

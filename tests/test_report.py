@@ -733,6 +733,12 @@ def test_table_2_gathers_its_own_runs_table_1_runs_and_the_baselines(inputs, tmp
     assert pos.loc["CHROM [11]", "published"] == 5.27
     claims = [s for s in report["table2"]["statements"] if s.startswith("Claim bigsmall better than deepphys")]
     assert claims and "reproduced 4.00 vs 6.00" in claims[0] and "holds" in claims[0]
+    # a claim on a row this run of the DAG did not train says which row is missing
+    assert "Claim bigsmall better than mtts_can on hr_mae: not testable (no hr_mae result of mtts_can in this " \
+           "run of the DAG)." in report["table2"]["statements"]
+    # a metric a row has neither trained nor published is no row of the table (DeepPhys has no AU F1)
+    assert set(table[table["run"] == "table2/deepphys"]["metric"]) == {
+        f"{rate}_{m}" for rate in ("hr", "rr") for m in ("mae", "rmse", "mape", "pearson")}
     headline = json.loads((out / "headline.json").read_text())
     assert headline["table2"] == {"deepphys": {"hr_mae": 6.0}} and "bigsmall" in headline["table1"]
     # the supplementary tables without their own results say so

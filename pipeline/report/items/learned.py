@@ -299,7 +299,8 @@ class LearnedTable(ReportItem):
                 f"{reference:.{digits}f} (mean over the AUs of 2p/(1+p), p the prevalences implied by the "
                 f"published class weights, p = 1/(1+w)). Published rows relative to it: {margins}.")
         if close:
-            text += (f" {', '.join(close)} lie less than {CLOSE_TO_FLOOR:.0f} points above it: their AU F1 differences "
+            text += (f" {', '.join(close)} {'lies' if len(close) == 1 else 'lie'} less than {CLOSE_TO_FLOOR:.0f} "
+                     "points above it: their AU F1 differences "
                      "are small against what predicting every AU active already scores, so orderings between "
                      "such rows say little about what the models learned.")
         return text
@@ -342,8 +343,10 @@ class LearnedTable(ReportItem):
         for better, other, metric in self.claims:
             pair = on_common_folds(by_row.get(better, {}), by_row.get(other, {}), metric)
             if pair is None:
-                out.append(f"Claim {better} better than {other} on {metric}: not testable (a row has no result"
-                           " on a fold the other has).")
+                missing = [r for r in (better, other) if (by_row.get(r, {}).get(metric) or {}).get("reproduced") is None]
+                why = (f"no {metric} result of {' or '.join(missing)} in this run of the DAG" if missing else
+                       "the two rows have no fold in common")
+                out.append(f"Claim {better} better than {other} on {metric}: not testable ({why}).")
                 continue
             a, b, common = pair
             where = "" if common is None else f" on the folds both rows have ({', '.join(common)})"

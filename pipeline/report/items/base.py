@@ -18,6 +18,7 @@ entries of reports/metrics.json and the absent inputs it found while building.
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,12 +130,31 @@ def _min_width(longest: int) -> str | None:
     return "16em" if longest > LONG_TEXT_CHARS else None
 
 
+def _text_columns(df: pd.DataFrame) -> list[int]:
+    """1-based positions of the columns after the first that hold words, not numbers."""
+    out = []
+    for i, column in enumerate(df.columns[1:], start=2):
+        values = df[column].dropna()
+        if len(values) and pd.to_numeric(values, errors="coerce").isna().all() and values.map(
+                lambda v: isinstance(v, str)).all():
+            out.append(i)
+    return out
+
+
 def html_table(df: pd.DataFrame, digits: int, signed: tuple[str, ...] = ()) -> Markup:
-    """A DataFrame as an HTML table, cells formatted as in every table of the report."""
+    """A DataFrame as an HTML table, cells formatted as in every table of the report: numbers
+    right-aligned, columns of words left-aligned (a style scoped to the table's own id)."""
     cells = T.formatted(df, digits, signed)
     widths = {c: _min_width(int(cells[c].astype(str).str.len().max())) for c in cells.columns} if len(cells) else {}
     long = {c: w for c, w in widths.items() if w is not None}
-    return Markup(cells.to_html(index=False, escape=True, border=0, col_space=long or None))
+    html = cells.to_html(index=False, escape=True, border=0, col_space=long or None)
+    text = _text_columns(df)
+    if not text:
+        return Markup(html)
+    table_id = "t" + hashlib.sha1(html.encode()).hexdigest()[:12]
+    html = html.replace("<table ", f'<table id="{table_id}" ', 1)
+    selectors = ", ".join(f"#{table_id} td:nth-child({i}), #{table_id} th:nth-child({i})" for i in text)
+    return Markup(f"<style>{selectors} {{ text-align: left; }}</style>\n{html}")
 
 
 def wide(df: pd.DataFrame, digits: int, signed: tuple[str, ...] = ()) -> Markup:

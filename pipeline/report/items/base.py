@@ -131,12 +131,13 @@ def _min_width(longest: int) -> str | None:
 
 
 def _text_columns(df: pd.DataFrame) -> list[int]:
-    """1-based positions of the columns after the first that hold words, not numbers."""
+    """1-based positions of the columns after the first that hold mostly words, not numbers (ids
+    such as '01' among subject names stay words)."""
     out = []
     for i, column in enumerate(df.columns[1:], start=2):
         values = df[column].dropna()
-        if len(values) and pd.to_numeric(values, errors="coerce").isna().all() and values.map(
-                lambda v: isinstance(v, str)).all():
+        words = values.map(lambda v: isinstance(v, str)) & pd.to_numeric(values, errors="coerce").isna()
+        if len(values) and words.mean() > 0.5:
             out.append(i)
     return out
 

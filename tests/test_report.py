@@ -24,7 +24,7 @@ from pipeline.report import build
 from pipeline.report import items as report_items
 from pipeline.report import tables as T
 from pipeline.report.inputs import INPUT_NAMES, UndeclaredInput
-from pipeline.report.items.base import ItemOutput, Published, ReportItem, fragment, table_files
+from pipeline.report.items.base import ItemOutput, Published, ReportItem, fragment, html_table, table_files
 from pipeline.report.tables import AUDIT_COLUMNS, DATASET_NAMES, published_hr_table
 from pipeline.stages import report as report_stage
 from tests.tiny_config import ROOT
@@ -900,3 +900,20 @@ def test_manifest_tables_read_through_the_manifest_reader(tmp_path):
     assert T.exclusions(manifests).values.tolist() == [
         ["ubfc", "excluded", "folder name not in the layout (expected subject<N>)", 1, "subject 16"],
         ["ubfc", "kept, scored", "recorded heart rate implausible (40% of it under 30 bpm, lowest 2.0)", 1, "subject2"]]
+
+
+def test_tables_align_words_left_numbers_right_and_keep_prose_readable():
+    df = pd.DataFrame({"run": ["a/b", "c/d", "e/f"], "subjects": ["F001, F041", "01", "subject3"],
+                       "trials": [4, 6, 2], "mae": [1.5, np.nan, 2.25],
+                       "note": ["x" * 130, "a short note", None]})
+    html = str(html_table(df, 2))
+    style, table = html.split("</style>\n", 1)
+    table_id = re.search(r'<table id="(t[0-9a-f]{12})"', table).group(1)
+    # columns 2 (mostly names, one numeric-looking id) and 5 (prose) left-aligned, within this table
+    assert style == (f"<style>#{table_id} td:nth-child(2), #{table_id} th:nth-child(2), "
+                     f"#{table_id} td:nth-child(5), #{table_id} th:nth-child(5) {{ text-align: left; }}")
+    # the prose column gets room instead of a word per line; short columns get no minimum width
+    assert '<th style="min-width: 34em;">note</th>' in table
+    assert "<th>subjects</th>" in table and "<th>mae</th>" in table
+    # a table of numbers only is plain
+    assert not str(html_table(df[["run", "trials", "mae"]], 2)).startswith("<style>")

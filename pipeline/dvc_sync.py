@@ -89,7 +89,8 @@ def commit_outputs(root: str | Path = ".") -> bool:
     write_json(root / MARKER, {"dvc_lock_before": before if before and _lock_readable(before) else None})
     try:
         # the package's own folder on the path: the API commit imports this module wherever root is
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+        path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path}
         ok = subprocess.run(command, cwd=root, env=env).returncode == 0
     except OSError as err:  # dvc not installed or not executable
         print(f"warning: cannot run dvc ({err.strerror})", file=sys.stderr)

@@ -343,7 +343,8 @@ class LearnedTable(ReportItem):
         for better, other, metric in self.claims:
             pair = on_common_folds(by_row.get(better, {}), by_row.get(other, {}), metric)
             if pair is None:
-                missing = [r for r in (better, other) if (by_row.get(r, {}).get(metric) or {}).get("reproduced") is None]
+                missing = [r for r in (better, other)
+                           if (by_row.get(r, {}).get(metric) or {}).get("reproduced") is None]
                 why = (f"no {metric} result of {' or '.join(missing)} in this run of the DAG" if missing else
                        "the two rows have no fold in common")
                 out.append(f"Claim {better} better than {other} on {metric}: not testable ({why}).")

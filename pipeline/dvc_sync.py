@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import yaml
 
 from pipeline.atomic import write_json, write_text
+from pipeline.config import SAFE_LOADER
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 MARKER = Path(".snakemake") / "pipeline" / "dvc-commit.pending"
@@ -40,7 +41,7 @@ def _stage_paths(root: Path) -> dict[str, list[str]] | None:
     """Each dvc.yaml stage's dependency and output paths, in file order; None without a readable
     dvc.yaml."""
     try:
-        stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+        stages = yaml.load((root / "dvc.yaml").read_text(), Loader=SAFE_LOADER)["stages"]
         return {name: [*_paths(stage.get("deps")), *_paths(stage.get("outs")), *_paths(stage.get("metrics")),
                        *_paths(stage.get("plots"))] for name, stage in stages.items()}
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
@@ -55,7 +56,10 @@ def built_stages(root: str | Path = ".") -> list[str] | None:
     table, one dataset) leaves the other stages' outputs unbuilt, so only these are committed.
     """
     root = Path(root)
-    stages = _stage_paths(root)
+    return _built(root, _stage_paths(root))
+
+
+def _built(root: Path, stages: dict[str, list[str]] | None) -> list[str] | None:
     if stages is None:
         return None
     return [name for name, paths in stages.items() if all((root / p).exists() for p in paths)]
@@ -76,7 +80,8 @@ def commit_outputs(root: str | Path = ".") -> bool:
     root = Path(root)
     lock = root / "dvc.lock"
     before = lock.read_text() if lock.is_file() else None
-    stages = built_stages(root)
+    declared = _stage_paths(root)  # dvc.yaml read once (about 5,000 lines on the default sheet)
+    stages = _built(root, declared)
     if stages == []:
         (root / MARKER).unlink(missing_ok=True)  # nothing built: nothing to record, nothing to repair
         return True
@@ -84,7 +89,7 @@ def commit_outputs(root: str | Path = ".") -> bool:
     # DVC's API (`python -m pipeline.dvc_sync commit NAME...`), because `dvc commit NAME...` commits
     # each named target in a pass of its own, reading and rewriting dvc.yaml and dvc.lock each
     # time: naming the 31 stages of the tiny configuration took 77 s where one pass takes 10
-    every = stages is None or len(stages) == len(_stage_paths(root) or {})
+    every = stages is None or len(stages) == len(declared or {})
     command = list(COMMIT) if every else [sys.executable, "-m", "pipeline.dvc_sync", "commit", *stages]
     write_json(root / MARKER, {"dvc_lock_before": before if before and _lock_readable(before) else None})
     try:
@@ -157,7 +162,7 @@ def commit_stages(names: Sequence[str], root: str | Path = ".") -> list[str]:
     repo = Repo(str(root))
     try:
         with lock_repo(repo):
-            stages = {s.addressing: s for s in repo.index.stages if s.addressing in set(wanted)}
+            stages = {s.addressing: s for s in repo.index.stages if s.addressing in wanted}
             unknown = [n for n in wanted if n not in stages]
             if unknown:
                 raise ValueError(f"dvc.yaml has no stage {unknown[0]!r}")

@@ -7,6 +7,8 @@ from importlib import resources
 
 import yaml
 
+from pipeline.config import SAFE_LOADER
+
 # datasets whose folds are published (supp. D): splits uses these, never generated folds
 PUBLISHED_FOLD_DATASETS = ("bp4d", "disfa")
 
@@ -14,8 +16,8 @@ PUBLISHED_FOLD_DATASETS = ("bp4d", "disfa")
 def dataset_reference() -> dict:
     """The published splits and exclusions, by dataset (pipeline/reference/bp4d_plus.yaml)."""
     text = resources.files("pipeline.reference").joinpath("bp4d_plus.yaml").read_text()
-    # libyaml's parser (in PyYAML's wheels): Snakemake's start reads this file once per sheet row
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    # libyaml's parser: Snakemake's start reads this file once per sheet row
+    return yaml.load(text, Loader=SAFE_LOADER)
 
 
 def published_exclusions() -> dict[str, str]:

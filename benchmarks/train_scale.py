@@ -7,6 +7,11 @@ settings at which every Table 1 model clears its trivial baseline.
     .venv/bin/python benchmarks/train_scale.py --cache data/cache/bp4d \
         --splits data/interim/bp4d/splits.json --variant bigsmall --fold fold1 \
         --set epochs=2 batch_chunks=16 max_chunks=1200 precision=bf16
+
+``--curve 1 2 4 6`` gives the learning curve of one run instead: it trains to each epoch count
+in turn, resuming the same run (``epochs`` does not change the weights of the epochs before it,
+so the model after epoch k is the model a k-epoch run ends with), and scores each; one JSON
+line per epoch count, with the training time so far.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,40 +37,13 @@ from pipeline.models.registry import variant_info  # noqa: E402
 from pipeline.train.loop import train_model  # noqa: E402
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, required=True)
-    ap.add_argument("--splits", type=Path, required=True)
-    ap.add_argument("--variant", default="bigsmall")
-    ap.add_argument("--tasks", nargs="*", default=None, help="default: the variant's tasks")
-    ap.add_argument("--fold", default="fold1")
-    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
-    ap.add_argument("--set", nargs="*", default=[], help="train settings over params.yaml, key=value (YAML)")
-    ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
-    ap.add_argument("--seed", type=int, default=None, help="default: params.yaml's seed")
-    args = ap.parse_args()
-    params = load_params(args.params)
-    seed = int(params["seed"] if args.seed is None else args.seed)
-    settings = {**params["train"], **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}}
-    settings["pulse_label"] = settings["pulse_label"].get("bp4d", settings["pulse_label"]["default"]) \
-        if isinstance(settings["pulse_label"], dict) else settings["pulse_label"]
-    tasks = args.tasks or list(variant_info(args.variant).tasks)
-    work = Path(tempfile.mkdtemp(prefix="train_scale_")) if args.keep is None else args.keep
-    trials = fold_trials(args.cache, args.splits, args.fold, "train")
-    t0 = time.perf_counter()
-    summary = train_model(variant=args.variant, tasks=tasks, cache_root=args.cache, train_trials=trials,
-                          settings=settings, seed=seed, out_dir=work / "model" / "all",
-                          progress=False)
-    t_train = time.perf_counter() - t0
-    metrics = evaluate_fold(checkpoints={"all": work / "model" / "all" / "checkpoint.pt"}, cache_root=args.cache,
-                            splits_path=args.splits, fold=args.fold, tasks=tasks, signals=params["signals"],
-                            settings=params["evaluate"], out_dir=work / "eval", progress=False)
-    t_all = time.perf_counter() - t0
+def _summary(args: argparse.Namespace, tasks: list[str], seed: int, settings: dict, summary: dict,
+             metrics: dict) -> dict:
+    """The learned metrics beside the trivial baselines, and the training scale."""
     base = metrics.get("baselines", {})
     out = {"variant": args.variant, "tasks": tasks, "fold": args.fold,
            "seed": seed, "settings": {k: settings[k] for k in (
         "epochs", "batch_chunks", "lr", "max_chunks", "precision")},
-           "train_s": round(t_train, 1), "total_s": round(t_all, 1),
            "steps": summary.get("steps"), "frames_per_s": summary.get("frames_per_s"),
            "final_losses": summary.get("final_losses")}
     if "au" in tasks:
@@ -79,7 +58,56 @@ def main() -> None:
         out["rr_mae"] = metrics["resp"]["rr_mae"]
         out["rr_trials"] = [metrics["resp"]["n_trials"], metrics["resp"].get("n_excluded_trials", 0)]
         out["rr_mae_train_mean"] = base.get("rr_train_mean", {}).get("rr_mae")
-    print(json.dumps(out, indent=1, default=str))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True)
+    ap.add_argument("--splits", type=Path, required=True)
+    ap.add_argument("--variant", default="bigsmall")
+    ap.add_argument("--tasks", nargs="*", default=None, help="default: the variant's tasks")
+    ap.add_argument("--fold", default="fold1")
+    ap.add_argument("--params", type=Path, default=ROOT / "params.yaml")
+    ap.add_argument("--set", nargs="*", default=[], help="train settings over params.yaml, key=value (YAML)")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the run folder here")
+    ap.add_argument("--seed", type=int, default=None, help="default: params.yaml's seed")
+    ap.add_argument("--curve", type=int, nargs="*", default=None,
+                    help="epoch counts to score one run at (overrides the epochs setting)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (the pipeline's jobs use 1; default: torch's)")
+    args = ap.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    params = load_params(args.params)
+    seed = int(params["seed"] if args.seed is None else args.seed)
+    settings = {**params["train"], **{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}}
+    settings["pulse_label"] = settings["pulse_label"].get("bp4d", settings["pulse_label"]["default"]) \
+        if isinstance(settings["pulse_label"], dict) else settings["pulse_label"]
+    tasks = args.tasks or list(variant_info(args.variant).tasks)
+    work = Path(tempfile.mkdtemp(prefix="train_scale_")) if args.keep is None else args.keep
+    trials = fold_trials(args.cache, args.splits, args.fold, "train")
+    epoch_counts = sorted(set(args.curve)) if args.curve else [int(settings["epochs"])]
+    if epoch_counts[0] < 1:
+        raise SystemExit(f"--curve: epoch counts must be >= 1, got {epoch_counts}")
+    t_train = 0.0
+    for epochs in epoch_counts:
+        settings["epochs"] = epochs
+        t0 = time.perf_counter()
+        summary = train_model(variant=args.variant, tasks=tasks, cache_root=args.cache, train_trials=trials,
+                              settings=settings, seed=seed, out_dir=work / "model" / "all",
+                              progress=False)
+        t_train += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        metrics = evaluate_fold(checkpoints={"all": work / "model" / "all" / "checkpoint.pt"},
+                                cache_root=args.cache, splits_path=args.splits, fold=args.fold, tasks=tasks,
+                                signals=params["signals"], settings=params["evaluate"],
+                                out_dir=work / f"eval_epoch{epochs}", progress=False)
+        t_score = time.perf_counter() - t0
+        out = _summary(args, tasks, seed, settings, summary, metrics)
+        out.update(train_s=round(t_train, 1), score_s=round(t_score, 1))
+        print(json.dumps(out, default=str) if args.curve else json.dumps(out, indent=1, default=str),
+              flush=True)
     if args.keep is None:
         shutil.rmtree(work)
 

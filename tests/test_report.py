@@ -676,6 +676,65 @@ def test_paired_au_decisions_against_all_positive_and_bigsmall(inputs, tmp_path)
     assert len(table) == 3
 
 
+def test_other_tables_pair_their_runs_with_table_1_bigsmall_on_common_trials(inputs, tmp_path):
+    """A Table 2 run (fold 1 only) is paired with its own trivial predictor and with Table 1's
+    BigSmall (folds 1 and 2) on the trials and frames both have; the supplement's items say they
+    have no run."""
+    import dataclasses
+
+    doc = {"experiment": "table2", "runs": {"table2/bigsmall_aligned": {
+        "variant": "bigsmall_aligned_bn", "folds": ["fold1"],
+        "metrics": {"baselines.hr_train_mean.value": {"mean": 76.0, "per_fold": {"fold1": 76.0}},
+                    "pulse.hr_mae": {"mean": 0.5, "std": None, "n_folds": 1}},
+        "published": [{"table": "paper_table2", "row": "bigsmall_aligned"}]}}}
+    metrics_path = tmp_path / "metrics" / "table2.json"
+    metrics_path.parent.mkdir()
+    metrics_path.write_text(json.dumps(doc))
+    learned, au_paths = [], []
+    # BigSmall errs by 2 bpm on fold 1 and 9 on fold 2; BigSmall dagger by 0.5 on fold 1
+    for run, fold, err in (("table1/bigsmall", "fold1", 2.0), ("table1/bigsmall", "fold2", 9.0),
+                           ("table2/bigsmall_aligned", "fold1", 0.5)):
+        folder = tmp_path / "results" / "runs" / run / fold
+        folder.mkdir(parents=True)
+        ids = [f"{s}T{t}" for s in ("F001", "M002") for t in (1, 6, 7)]
+        true = np.array([70.0, 74.0, 79.0, 85.0, 90.0, 66.0])
+        pd.DataFrame({"fold": fold, "trial_id": ids, "window_start_s": 0.0, "subject": [i[:4] for i in ids],
+                      "hr_pred": true + err, "hr_true": true, "hr_abs_err": err,
+                      "hr_status": "ok"}).to_csv(folder / "predictions.csv", index=False)
+        learned.append(folder / "predictions.csv")
+        # AU decisions: BigSmall dagger right on every frame, BigSmall active everywhere
+        right = run == "table2/bigsmall_aligned"
+        path = folder / "predictions.h5"
+        _au_predictions(path, fold, ["F001", "M002", "F003"] if fold == "fold1" else ["M004"],
+                        (lambda t: np.where(t == 1, 3.0, -3.0)) if right else (lambda t: np.full(t.shape, 2.0)))
+        au_paths.append(path)
+    report = build.build_report(_params(), dataclasses.replace(
+        inputs, experiments=[metrics_path], learned_predictions=learned, learned_au=au_paths), tmp_path / "reports")
+
+    rates = {(r["run"], r["against"]): r for r in report["table2_paired_rates"]}
+    assert set(rates) == {("table2/bigsmall_aligned", "training-fold mean rate"),
+                          ("table2/bigsmall_aligned", "table1/bigsmall")}
+    # the constant 76 against 0.5 everywhere: |76 - truth| - 0.5 is positive on each of the 6 trials
+    trivial = rates[("table2/bigsmall_aligned", "training-fold mean rate")]
+    gaps = 0.5 - np.abs(76.0 - np.array([70.0, 74.0, 79.0, 85.0, 90.0, 66.0]))
+    assert (trivial["n"], trivial["median_difference"], trivial["rank_biserial"]) == (6, np.median(gaps), -1.0)
+    # against BigSmall on fold 1 only (its fold-2 trials have no partner): 0.5 - 2 on 6 trials
+    vs = rates[("table2/bigsmall_aligned", "table1/bigsmall")]
+    assert (vs["n"], vs["median_difference"], vs["rank_biserial"]) == (6, -1.5, -1.0)
+    assert vs["p_value"] == pytest.approx(scipy.stats.wilcoxon([-1.5] * 6).pvalue)
+
+    au = {(r["run"], r["against"]): r for r in report["table2_paired_au"]}
+    allpos_f1 = (200 * 4 / (10 + 4) + 200 * 1 / (10 + 1)) / 2  # per subject 4 of 10 frames AU01, 1 of 10 AU02
+    vs_allpos = au[("table2/bigsmall_aligned", "all-positive predictor")]
+    assert (vs_allpos["f1"], vs_allpos["f1_reference"]) == (pytest.approx(100.0), pytest.approx(allpos_f1))
+    vs_bigsmall = au[("table2/bigsmall_aligned", "table1/bigsmall")]
+    assert (vs_bigsmall["n_frames"], vs_bigsmall["n_subjects"]) == (30, 3)  # fold 1's three subjects
+    assert vs_bigsmall["f1_difference"] == pytest.approx(100.0 - allpos_f1)
+    assert not report["supp_table3_paired_rates"] and not report["supp_table4_paired_au"]
+    html = (tmp_path / "reports" / "index.html").read_text()
+    assert "No learned AU decisions of experiment 'supp_table3' in this run of the DAG." in html
+
+
 def test_learned_au_from_an_older_evaluate_is_one_line(inputs, tmp_path):
     import dataclasses
 

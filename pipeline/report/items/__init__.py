@@ -18,7 +18,10 @@ from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
 from pipeline.report.items.deviations import Deviations
 from pipeline.report.items.experiments import ExperimentSheet
 from pipeline.report.items.learned import SuppTable1, SuppTable3, SuppTable4, Table1, Table2
-from pipeline.report.items.paired import PairedAu, PairedRates
+from pipeline.report.items.paired import (
+    PairedAu, PairedRates, SuppTable3PairedAu, SuppTable3PairedRates, SuppTable4PairedAu, SuppTable4PairedRates,
+    Table2PairedAu, Table2PairedRates,
+)
 from pipeline.report.items.per_au import PerAuF1
 from pipeline.report.items.provenance import Provenance
 from pipeline.report.items.skin import HrErrorBySkinType
@@ -42,8 +45,14 @@ ITEMS: list[ReportItem] = [
     PairedAu(),
     Table2(),
     SuppTable1(),
+    Table2PairedRates(),
+    Table2PairedAu(),
     SuppTable3(),
     SuppTable4(),
+    SuppTable3PairedRates(),
+    SuppTable3PairedAu(),
+    SuppTable4PairedRates(),
+    SuppTable4PairedAu(),
     ExampleWaveform(),
     ExperimentSheet(),
     Deviations(),

@@ -1,5 +1,6 @@
-"""Paired comparisons of the learned models: each Table 1 run against its trivial predictor and
-against BigSmall on the same test trials (heart and breathing rates) and frames (AU decisions)."""
+"""Paired comparisons of the learned models: each run of a table's experiment against its trivial
+predictor and against BigSmall (Table 1's run) on the same test trials (heart and breathing rates)
+and frames (AU decisions). One pair of items per table: Table 1, Table 2, supp. Tables 3 and 4."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class PairedRates(ReportItem):
     section = "Learned models: paper Table 1 (ablations of BigSmall)"
     title = "Paired comparisons of the heart and breathing rates"
     caption = ("Per test trial: a run's absolute rate error minus that of its trivial predictor (the training "
-               "fold's mean rate) or of BigSmall, on the same trials. Median difference in bpm or breaths/min "
+               "fold's mean rate) or of BigSmall (Table 1's run, table1/bigsmall), on the trials both have. Median difference in bpm or breaths/min "
                "(negative: the run is better), matched-pairs rank-biserial correlation (effect size; negative: "
                "the run is better) and the two-sided Wilcoxon signed-rank p-value (scipy.stats). The AU "
                "decisions are compared in the next table.")
@@ -33,7 +34,8 @@ class PairedRates(ReportItem):
 
     def build(self, ctx: ReportContext) -> ItemOutput:
         doc = ctx.inputs.experiments.get(self.experiment, {})
-        runs = {r: p for r, p in ctx.inputs.learned_predictions.items() if r.startswith(f"{self.experiment}/")}
+        everyone = ctx.inputs.learned_predictions
+        runs = {r: p for r, p in everyone.items() if r.startswith(f"{self.experiment}/")}
         rows = []
         for run_id, pred in sorted(runs.items()):
             for prefix, task, what in TASKS:
@@ -47,8 +49,8 @@ class PairedRates(ReportItem):
                 trivial = (constant - mine[f"{prefix}_true"]).abs()
                 rows.append({"run": run_id, "rate": what, "against": "training-fold mean rate",
                              **paired_wilcoxon(mine["err"].to_numpy(), trivial.to_numpy())})
-                if run_id != self.reference_run and self.reference_run in runs:
-                    ref = _scored(runs[self.reference_run], prefix)
+                if run_id != self.reference_run and self.reference_run in everyone:
+                    ref = _scored(everyone[self.reference_run], prefix)
                     both = mine.merge(ref, on=KEYS, suffixes=("", "_ref"))
                     if not both.empty:
                         rows.append({"run": run_id, "rate": what, "against": self.reference_run,
@@ -79,8 +81,8 @@ class PairedAu(ReportItem):
     id = "table1_paired_au"
     section = "Learned models: paper Table 1 (ablations of BigSmall)"
     title = "Paired comparisons of the AU decisions"
-    caption = ("Per scored frame and AU: a run's decision against the all-positive predictor's or BigSmall's on "
-               "the same frames. The difference of the mean F1 over AUs (positive: the run is better), its 95% "
+    caption = ("Per scored frame and AU: a run's decision against the all-positive predictor's or BigSmall's "
+               "(Table 1's run, table1/bigsmall) on the frames both have. The difference of the mean F1 over AUs (positive: the run is better), its 95% "
                "interval from a bootstrap over test subjects (frames of one subject are not independent), and "
                "the two-sided p-value of a paired permutation test that swaps the two decisions within each "
                "subject (scipy.stats). With few test subjects the smallest attainable p-value is 2/2^subjects.")
@@ -91,12 +93,12 @@ class PairedAu(ReportItem):
 
     def build(self, ctx: ReportContext) -> ItemOutput:
         runs = {r: a for r, a in ctx.inputs.learned_au.items() if r.startswith(f"{self.experiment}/")}
+        ref = ctx.inputs.learned_au.get(self.reference_run)
         rows = []
         for run_id, frames in sorted(runs.items()):
             rows.append({"run": run_id, "against": "all-positive predictor",
                          **paired_au_f1(frames.true, frames.pred, np.ones_like(frames.pred),
                                         frames.keys["subject"].to_numpy())})
-            ref = runs.get(self.reference_run)
             if run_id == self.reference_run or ref is None:
                 continue
             if ref.names != frames.names:
@@ -118,3 +120,50 @@ class PairedAu(ReportItem):
             html = wide(table, ctx.digits, signed=("f1_difference",))
         return ItemOutput(html, table_files(self.id, table, ctx.digits),
                           {self.id: [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")]})
+
+
+# the same comparisons for the other learned tables, in their sections, against the same BigSmall
+TABLE2_SECTION = "Learned models: paper Table 2 (BigSmall against the state of the art)"
+SUPP_SECTION = "Learned models: supplementary Tables 3 and 4 (BigSmall variants)"
+
+
+class Table2PairedRates(PairedRates):
+    id = "table2_paired_rates"
+    section = TABLE2_SECTION
+    title = "Paper Table 2: paired comparisons of the heart and breathing rates"
+    experiment = "table2"
+
+
+class Table2PairedAu(PairedAu):
+    id = "table2_paired_au"
+    section = TABLE2_SECTION
+    title = "Paper Table 2: paired comparisons of the AU decisions"
+    experiment = "table2"
+
+
+class SuppTable3PairedRates(PairedRates):
+    id = "supp_table3_paired_rates"
+    section = SUPP_SECTION
+    title = "Supplementary Table 3: paired comparisons of the heart and breathing rates"
+    experiment = "supp_table3"
+
+
+class SuppTable3PairedAu(PairedAu):
+    id = "supp_table3_paired_au"
+    section = SUPP_SECTION
+    title = "Supplementary Table 3: paired comparisons of the AU decisions"
+    experiment = "supp_table3"
+
+
+class SuppTable4PairedRates(PairedRates):
+    id = "supp_table4_paired_rates"
+    section = SUPP_SECTION
+    title = "Supplementary Table 4: paired comparisons of the heart and breathing rates"
+    experiment = "supp_table4"
+
+
+class SuppTable4PairedAu(PairedAu):
+    id = "supp_table4_paired_au"
+    section = SUPP_SECTION
+    title = "Supplementary Table 4: paired comparisons of the AU decisions"
+    experiment = "supp_table4"

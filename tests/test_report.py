@@ -685,7 +685,10 @@ def test_other_tables_pair_their_runs_with_table_1_bigsmall_on_common_trials(inp
     doc = {"experiment": "table2", "runs": {"table2/bigsmall_aligned": {
         "variant": "bigsmall_aligned_bn", "folds": ["fold1"],
         "metrics": {"baselines.hr_train_mean.value": {"mean": 76.0, "per_fold": {"fold1": 76.0}},
-                    "pulse.hr_mae": {"mean": 0.5, "std": None, "n_folds": 1}},
+                    "baselines.hr_train_mean.hr_mae": {"mean": 44 / 6, "std": None, "n_folds": 1},
+                    "pulse.hr_mae": {"mean": 0.5, "std": None, "n_folds": 1},
+                    "au.f1_mean": {"mean": 100.0, "std": None, "n_folds": 1},
+                    "baselines.au_all_positive.f1_mean": {"mean": 46.75, "std": None, "n_folds": 1}},
         "published": [{"table": "paper_table2", "row": "bigsmall_aligned"}]}}}
     metrics_path = tmp_path / "metrics" / "table2.json"
     metrics_path.parent.mkdir()
@@ -731,6 +734,13 @@ def test_other_tables_pair_their_runs_with_table_1_bigsmall_on_common_trials(inp
     assert (vs_bigsmall["n_frames"], vs_bigsmall["n_subjects"]) == (30, 3)  # fold 1's three subjects
     assert vs_bigsmall["f1_difference"] == pytest.approx(100.0 - allpos_f1)
     assert not report["supp_table3_paired_rates"] and not report["supp_table4_paired_au"]
+    # the table's statements carry the paired test: 6 of 6 trials better (exact p = 2/2^6); the AU
+    # decisions better for each of 3 subjects, but 3 subjects cannot make p smaller than 2/2^3
+    statements = report["table2"]["statements"]
+    assert ("table2/bigsmall_aligned: hr_mae 0.50 against 7.33 of the training-fold mean heart rate: beats it "
+            "(paired Wilcoxon signed-rank test over 6 trials, p = 0.031).") in statements
+    assert ("table2/bigsmall_aligned: au_f1 100.00 against 46.75 of the all-positive AU predictor: beats it on the "
+            "mean, but not significantly (paired permutation test over 3 test subjects, p = 0.25).") in statements
     html = (tmp_path / "reports" / "index.html").read_text()
     assert "No learned AU decisions of experiment 'supp_table3' in this run of the DAG." in html
 

@@ -15,6 +15,7 @@ from pipeline.report import tables as T
 from pipeline.report.items.base import (
     ItemOutput, Published, ReportContext, ReportItem, clean, fragment, table_files, wide,
 )
+from pipeline.report.items.paired import au_against_all_positive, rate_against_trivial
 
 # published metric -> the aggregated metric of the evaluate stage (results/metrics/<exp>.json)
 METRIC_SOURCES = {
@@ -34,6 +35,7 @@ TRIVIAL = {
 }
 ALL_POSITIVE_ROW = "all-positive AU predictor (trivial reference)"
 CLOSE_TO_FLOOR = 3.0  # points of mean AU F1 above the all-positive predictor called "close"
+ALPHA = 0.05  # a run that beats its trivial predictor with a paired p at or above this is "not significantly"
 # per run, what reports/headline.json (the metrics DVC lists) keeps: one number per task
 HEADLINE = ("au_f1", "hr_mae", "rr_mae")
 LOWER_IS_BETTER = {"hr_mae", "hr_rmse", "hr_mape", "rr_mae", "rr_rmse", "rr_mape"}
@@ -166,7 +168,7 @@ class LearnedTable(ReportItem):
     dataset: ClassVar[str]
     # (better row, other row, metric): orderings the paper's text draws from this table
     claims: ClassVar[tuple[tuple[str, str, str], ...]] = ()
-    reads = ("experiments", "audit", "unsupervised")
+    reads = ("experiments", "audit", "unsupervised", "learned_predictions", "learned_au")
 
     def _compute(self, ctx: ReportContext) -> dict[str, dict[str, float]]:
         audit = ctx.inputs.audit
@@ -322,6 +324,25 @@ class LearnedTable(ReportItem):
                 "over folds), and the HR and RR intervals resample those folds' test subjects. The sheet sets each "
                 "row's folds (experiments.yaml, 'folds': all for the paper's protocol).")
 
+    @staticmethod
+    def _paired_trivial(ctx: ReportContext, run_id: str, run: dict, metric: str) -> tuple[float, str] | None:
+        """The p-value of the paired test of a run against its trivial predictor on the same test
+        trials or frames (as the paired-comparison items), and the test in words; None without
+        the run's predictions."""
+        if metric == "au_f1":
+            frames = ctx.inputs.learned_au.get(run_id)
+            if frames is None:
+                return None
+            res = au_against_all_positive(frames)
+            how = f"paired permutation test over {res['n_subjects']} test subjects"
+        else:
+            pred = ctx.inputs.learned_predictions.get(run_id)
+            if pred is None:
+                return None
+            res = rate_against_trivial(pred, run.get("metrics", {}), metric.split("_")[0])
+            how = f"paired Wilcoxon signed-rank test over {res['n']} trials"
+        return None if res["p_value"] is None else (float(res["p_value"]), how)
+
     def _statements(self, ctx: ReportContext, runs: dict, entries: dict) -> list[str]:
         d = ctx.digits
         folds = self._folds_statement(ctx, runs)
@@ -333,8 +354,15 @@ class LearnedTable(ReportItem):
                 if math.isnan(ours) or math.isnan(trivial):
                     continue
                 beats = ours > trivial if better == "higher" else ours < trivial
+                verdict = "beats it" if beats else "does NOT beat it"
+                test = self._paired_trivial(ctx, run_id, run, metric)
+                if test is not None:
+                    p, how = test
+                    if beats and p >= ALPHA:
+                        verdict = "beats it on the mean, but not significantly"
+                    verdict += f" ({how}, p = {p:.2g})"
                 out.append(f"{run_id}: {metric} {_fmt(ours, d)} against {_fmt(trivial, d)} of the {what}: "
-                           f"{'beats' if beats else 'does NOT beat'} it.")
+                           f"{verdict}.")
             hr = _metric(run, "pulse.hr_mae")
             if pos is not None and not math.isnan(hr):
                 out.append(f"{run_id}: HR MAE {_fmt(hr, d)} bpm against POS {_fmt(float(pos), d)} bpm on the same "

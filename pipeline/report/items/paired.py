@@ -12,6 +12,7 @@ import pandas as pd
 
 from pipeline.errors import InputError
 from pipeline.evaluate.paired import paired_au_f1, paired_wilcoxon
+from pipeline.report.inputs import AuFrames
 from pipeline.report.items.base import ItemOutput, ReportContext, ReportItem, clean, fragment, table_files, wide
 
 TASKS = (("hr", "pulse", "heart rate"), ("rr", "resp", "breathing rate"))
@@ -42,13 +43,9 @@ class PairedRates(ReportItem):
                 mine = _scored(pred, prefix)
                 if mine.empty:
                     continue
-                # the trivial predictor: each fold's training mean rate, a constant per fold
-                per_fold = (doc.get("runs", {}).get(run_id, {}).get("metrics", {})
-                            .get(f"baselines.{prefix}_train_mean.value", {}).get("per_fold", {}))
-                constant = mine["fold"].map(lambda f: per_fold.get(f, np.nan)).astype(float)
-                trivial = (constant - mine[f"{prefix}_true"]).abs()
+                run_metrics = doc.get("runs", {}).get(run_id, {}).get("metrics", {})
                 rows.append({"run": run_id, "rate": what, "against": "training-fold mean rate",
-                             **paired_wilcoxon(mine["err"].to_numpy(), trivial.to_numpy())})
+                             **rate_against_trivial(pred, run_metrics, prefix)})
                 if run_id != self.reference_run and self.reference_run in everyone:
                     ref = _scored(everyone[self.reference_run], prefix)
                     both = mine.merge(ref, on=KEYS, suffixes=("", "_ref"))
@@ -64,6 +61,23 @@ class PairedRates(ReportItem):
             html = wide(table, ctx.digits)
         return ItemOutput(html, table_files(self.id, table, ctx.digits),
                           {self.id: [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")]})
+
+
+def rate_against_trivial(pred: pd.DataFrame, run_metrics: dict, prefix: str) -> dict:
+    """A run's per-trial absolute ``prefix`` ('hr' or 'rr') errors against those of its trivial
+    predictor, each fold's training mean rate (``baselines.<prefix>_train_mean.value`` per fold of
+    the run's aggregated metrics), on the same trials: :func:`paired_wilcoxon`."""
+    mine = _scored(pred, prefix)
+    per_fold = run_metrics.get(f"baselines.{prefix}_train_mean.value", {}).get("per_fold", {}) or {}
+    constant = mine["fold"].map(lambda f: per_fold.get(f, np.nan)).astype(float)
+    trivial = (constant - mine[f"{prefix}_true"]).abs()
+    return paired_wilcoxon(mine["err"].to_numpy(), trivial.to_numpy())
+
+
+def au_against_all_positive(frames: AuFrames) -> dict:
+    """A run's per-frame AU decisions against the all-positive predictor's on the same frames:
+    :func:`paired_au_f1`."""
+    return paired_au_f1(frames.true, frames.pred, np.ones_like(frames.pred), frames.keys["subject"].to_numpy())
 
 
 def _scored(pred: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -96,9 +110,7 @@ class PairedAu(ReportItem):
         ref = ctx.inputs.learned_au.get(self.reference_run)
         rows = []
         for run_id, frames in sorted(runs.items()):
-            rows.append({"run": run_id, "against": "all-positive predictor",
-                         **paired_au_f1(frames.true, frames.pred, np.ones_like(frames.pred),
-                                        frames.keys["subject"].to_numpy())})
+            rows.append({"run": run_id, "against": "all-positive predictor", **au_against_all_positive(frames)})
             if run_id == self.reference_run or ref is None:
                 continue
             if ref.names != frames.names:

@@ -18,10 +18,7 @@ from pipeline.report.items.datasets import DatasetSummary, Exclusions, Splits
 from pipeline.report.items.deviations import Deviations
 from pipeline.report.items.experiments import ExperimentSheet
 from pipeline.report.items.learned import SuppTable1, SuppTable3, SuppTable4, Table1, Table2
-from pipeline.report.items.paired import (
-    PairedAu, PairedRates, SuppTable3PairedAu, SuppTable3PairedRates, SuppTable4PairedAu, SuppTable4PairedRates,
-    Table2PairedAu, Table2PairedRates,
-)
+from pipeline.report.items.paired import PairedAu, PairedRates, paired_items
 from pipeline.report.items.per_au import PerAuF1
 from pipeline.report.items.provenance import Provenance
 from pipeline.report.items.skin import HrErrorBySkinType
@@ -45,14 +42,11 @@ ITEMS: list[ReportItem] = [
     PairedAu(),
     Table2(),
     SuppTable1(),
-    Table2PairedRates(),
-    Table2PairedAu(),
+    *paired_items("table2", Table2.section, "Paper Table 2"),
     SuppTable3(),
     SuppTable4(),
-    SuppTable3PairedRates(),
-    SuppTable3PairedAu(),
-    SuppTable4PairedRates(),
-    SuppTable4PairedAu(),
+    *paired_items("supp_table3", SuppTable3.section, "Supplementary Table 3"),
+    *paired_items("supp_table4", SuppTable4.section, "Supplementary Table 4"),
     ExampleWaveform(),
     ExperimentSheet(),
     Deviations(),

@@ -134,48 +134,14 @@ class PairedAu(ReportItem):
                           {self.id: [{k: clean(v) for k, v in r.items()} for r in table.to_dict("records")]})
 
 
-# the same comparisons for the other learned tables, in their sections, against the same BigSmall
-TABLE2_SECTION = "Learned models: paper Table 2 (BigSmall against the state of the art)"
-SUPP_SECTION = "Learned models: supplementary Tables 3 and 4 (BigSmall variants)"
-
-
-class Table2PairedRates(PairedRates):
-    id = "table2_paired_rates"
-    section = TABLE2_SECTION
-    title = "Paper Table 2: paired comparisons of the heart and breathing rates"
-    experiment = "table2"
-
-
-class Table2PairedAu(PairedAu):
-    id = "table2_paired_au"
-    section = TABLE2_SECTION
-    title = "Paper Table 2: paired comparisons of the AU decisions"
-    experiment = "table2"
-
-
-class SuppTable3PairedRates(PairedRates):
-    id = "supp_table3_paired_rates"
-    section = SUPP_SECTION
-    title = "Supplementary Table 3: paired comparisons of the heart and breathing rates"
-    experiment = "supp_table3"
-
-
-class SuppTable3PairedAu(PairedAu):
-    id = "supp_table3_paired_au"
-    section = SUPP_SECTION
-    title = "Supplementary Table 3: paired comparisons of the AU decisions"
-    experiment = "supp_table3"
-
-
-class SuppTable4PairedRates(PairedRates):
-    id = "supp_table4_paired_rates"
-    section = SUPP_SECTION
-    title = "Supplementary Table 4: paired comparisons of the heart and breathing rates"
-    experiment = "supp_table4"
-
-
-class SuppTable4PairedAu(PairedAu):
-    id = "supp_table4_paired_au"
-    section = SUPP_SECTION
-    title = "Supplementary Table 4: paired comparisons of the AU decisions"
-    experiment = "supp_table4"
+def paired_items(experiment: str, section: str, table: str) -> list[ReportItem]:
+    """The two paired-comparison items (rates, then AU decisions) of another table's experiment,
+    in its section, against the same BigSmall; ``table`` names the table in their titles."""
+    items = []
+    for base, what in ((PairedRates, "rates"), (PairedAu, "au")):
+        title = f"{table}: {base.title[0].lower()}{base.title[1:]}"
+        cls = type(f"{base.__name__}_{experiment}", (base,), {
+            "id": f"{experiment}_paired_{what}", "section": section, "title": title, "experiment": experiment,
+            "__module__": __name__})
+        items.append(cls())
+    return items

@@ -22,12 +22,13 @@ KEYS = ["fold", "trial_id", "window_start_s"]
 class PairedRates(ReportItem):
     id = "table1_paired_rates"
     section = "Learned models: paper Table 1 (ablations of BigSmall)"
-    title = "Paired comparisons of the heart and breathing rates"
+    topic: ClassVar[str] = "paired comparisons of the heart and breathing rates"
+    title = f"Paper Table 1: {topic}"
     caption = ("Per test trial: a run's absolute rate error minus that of its trivial predictor (the training "
-               "fold's mean rate) or of BigSmall (Table 1's run, table1/bigsmall), on the trials both have. Median difference in bpm or breaths/min "
-               "(negative: the run is better), matched-pairs rank-biserial correlation (effect size; negative: "
-               "the run is better) and the two-sided Wilcoxon signed-rank p-value (scipy.stats). The AU "
-               "decisions are compared in the next table.")
+               "fold's mean rate) or of BigSmall (Table 1's run, table1/bigsmall), on the trials both have. "
+               "Median difference in bpm or breaths/min (negative: the run is better), matched-pairs "
+               "rank-biserial correlation (effect size; negative: the run is better) and the two-sided Wilcoxon "
+               "signed-rank p-value (scipy.stats). The AU decisions are compared in the next table.")
     published = ()
     reads = ("learned_predictions", "experiments")
     experiment: ClassVar[str] = "table1"
@@ -94,12 +95,14 @@ AU_KEYS = ["fold", "trial_id", "frame_index"]
 class PairedAu(ReportItem):
     id = "table1_paired_au"
     section = "Learned models: paper Table 1 (ablations of BigSmall)"
-    title = "Paired comparisons of the AU decisions"
+    topic: ClassVar[str] = "paired comparisons of the AU decisions"
+    title = f"Paper Table 1: {topic}"
     caption = ("Per scored frame and AU: a run's decision against the all-positive predictor's or BigSmall's "
-               "(Table 1's run, table1/bigsmall) on the frames both have. The difference of the mean F1 over AUs (positive: the run is better), its 95% "
-               "interval from a bootstrap over test subjects (frames of one subject are not independent), and "
-               "the two-sided p-value of a paired permutation test that swaps the two decisions within each "
-               "subject (scipy.stats). With few test subjects the smallest attainable p-value is 2/2^subjects.")
+               "(Table 1's run, table1/bigsmall) on the frames both have. The difference of the mean F1 over AUs "
+               "(positive: the run is better), its 95% interval from a bootstrap over test subjects (frames of one "
+               "subject are not independent), and the two-sided p-value of a paired permutation test that swaps "
+               "the two decisions within each subject (scipy.stats). With few test subjects the smallest "
+               "attainable p-value is 2/2^subjects.")
     published = ()
     reads = ("learned_au",)
     experiment: ClassVar[str] = "table1"
@@ -139,9 +142,8 @@ def paired_items(experiment: str, section: str, table: str) -> list[ReportItem]:
     in its section, against the same BigSmall; ``table`` names the table in their titles."""
     items = []
     for base, what in ((PairedRates, "rates"), (PairedAu, "au")):
-        title = f"{table}: {base.title[0].lower()}{base.title[1:]}"
         cls = type(f"{base.__name__}_{experiment}", (base,), {
-            "id": f"{experiment}_paired_{what}", "section": section, "title": title, "experiment": experiment,
-            "__module__": __name__})
+            "id": f"{experiment}_paired_{what}", "section": section, "title": f"{table}: {base.topic}",
+            "experiment": experiment, "__module__": __name__})
         items.append(cls())
     return items

@@ -38,7 +38,7 @@ RELATIVE_FRAME_COST: dict[str, float] = {
     "efficientphys": 0.13,
     "drml": 4.5,
     # 1 thread, as the jobs run: AlexNet dagger 2,167 s for 6 epochs, BigSmall 214 s for one
-    # (2 threads gave 1.3)
+    # (2 threads gave 1.3); it keeps AlexNet dagger above the 10-epoch BigSmall dagger, which it outlasts
     "alexnet": 1.7,
     "jaanet_2018": 6.7,
     "jaanet_2021": 6.7,
